@@ -1,0 +1,191 @@
+"""The survey-agnostic light curve: one object's history at the time of one alert.
+
+Every reader maps its survey's alert onto :class:`LightCurve`; every feature, scorer and policy
+reads only this. Points are columns of numpy arrays (one row per observation), time-sorted.
+Detections and non-detections share the arrays; ``is_det`` tells them apart. For a
+non-detection ``mag`` holds the limiting magnitude (5 sigma where the survey says so).
+
+Units: MJD (days, the survey's own time scale: TAI for Rubin, UTC for ATLAS/ZTF), AB mag,
+flux in nJy, angles in degrees, host separation in arcsec, distance in Mpc.
+
+:class:`LightCurveBatch` concatenates many light curves (``offsets`` delimit each) so the
+features run over a whole batch in one vectorised pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+#: AB zero point for fluxes in nJy: m = 31.4 - 2.5 log10(F / nJy).
+NJY_ZEROPOINT = 31.4
+
+#: The bands each survey may report; anything else is an input error.
+SURVEY_BANDS: Dict[str, frozenset] = {
+    "atlas": frozenset({"c", "o", "t", "h"}),
+    "lsst": frozenset({"u", "g", "r", "i", "z", "y"}),
+    "ztf": frozenset({"g", "r", "i"}),
+}
+
+POINT_FIELDS = ("mjd", "mag", "magerr", "flux", "fluxerr", "band", "is_det", "ra", "dec", "rb",
+                "saturated")
+
+
+class InputError(ValueError):
+    """An alert that cannot be turned into a light curve; the message names the bad field."""
+
+
+def flux_to_mag(flux_njy: np.ndarray) -> np.ndarray:
+    """AB magnitude of a flux in nJy (NaN for non-positive flux)."""
+    flux = np.asarray(flux_njy, dtype=float)
+    out = np.full(flux.shape, np.nan)
+    pos = flux > 0
+    out[pos] = NJY_ZEROPOINT - 2.5 * np.log10(flux[pos])
+    return out
+
+
+def fluxerr_to_magerr(flux_njy: np.ndarray, fluxerr_njy: np.ndarray) -> np.ndarray:
+    """1-sigma magnitude error from flux and flux error (first-order propagation)."""
+    flux = np.asarray(flux_njy, dtype=float)
+    err = np.asarray(fluxerr_njy, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 2.5 / math.log(10.0) * np.abs(err / flux)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+@dataclass
+class Context:
+    """What is known about the object besides its photometry (NaN / "" when unknown).
+
+    ``catalogue_class`` is the contextual classifier's label (Sherlock: SN, NT, ORPHAN, CV, VS,
+    AGN, BS, UNCLEAR). ``rb`` is the object-level real/bogus score the scorers use (ATLAS
+    ``rb_pix``; for Rubin the triggering source's ``reliability``; for ZTF ``drb``/``rb``).
+    ``ebv_source`` says where ``ebv`` came from (the alert, ``--ebv``, or which dust map).
+    ``extra`` carries survey-specific numbers other models need (e.g. the ELAsTiCC host-galaxy
+    fields for ORACLE), keyed by their upstream names.
+    """
+
+    ra: float = math.nan
+    dec: float = math.nan
+    ebv: float = math.nan
+    ebv_source: str = ""
+    host_sep_arcsec: float = math.nan
+    z: float = math.nan
+    photoz: float = math.nan
+    photoz_err: float = math.nan
+    distance_mpc: float = math.nan
+    catalogue_class: str = ""
+    tns_name: str = ""
+    rb: float = math.nan
+    extra: Dict[str, float] = field(default_factory=dict)
+
+
+def _col(values, dtype) -> np.ndarray:
+    return np.asarray(values, dtype=dtype).reshape(-1)
+
+
+@dataclass
+class LightCurve:
+    """One object's photometric history as seen by one alert.
+
+    ``t0`` is the phase zero (MJD) of the VRA features: for ATLAS the object's follow-up flag
+    date (midnight UTC), for other surveys midnight of the first detection's night.
+    ``alert_mjd`` is the time of the alert (its latest point); ``alert_id`` identifies the
+    alert so a re-delivery can be recognised.
+    """
+
+    object_id: str
+    survey: str
+    mjd: np.ndarray
+    mag: np.ndarray
+    magerr: np.ndarray
+    band: np.ndarray
+    is_det: np.ndarray
+    flux: Optional[np.ndarray] = None
+    fluxerr: Optional[np.ndarray] = None
+    ra: Optional[np.ndarray] = None
+    dec: Optional[np.ndarray] = None
+    rb: Optional[np.ndarray] = None
+    saturated: Optional[np.ndarray] = None
+    context: Context = field(default_factory=Context)
+    alert_id: str = ""
+    t0: float = math.nan
+    alert_mjd: float = math.nan
+
+    def __post_init__(self) -> None:
+        n = len(np.asarray(self.mjd).reshape(-1))
+        nan = np.full(n, np.nan)
+        self.mjd = _col(self.mjd, float)
+        self.mag = _col(self.mag, float)
+        self.magerr = _col(self.magerr, float) if self.magerr is not None else nan.copy()
+        self.band = _col(self.band, str)
+        self.is_det = _col(self.is_det, bool)
+        self.flux = _col(self.flux, float) if self.flux is not None else nan.copy()
+        self.fluxerr = _col(self.fluxerr, float) if self.fluxerr is not None else nan.copy()
+        self.ra = _col(self.ra, float) if self.ra is not None else nan.copy()
+        self.dec = _col(self.dec, float) if self.dec is not None else nan.copy()
+        self.rb = _col(self.rb, float) if self.rb is not None else nan.copy()
+        self.saturated = (_col(self.saturated, bool) if self.saturated is not None
+                          else np.zeros(n, dtype=bool))
+        for name in POINT_FIELDS:
+            if len(getattr(self, name)) != n:
+                raise InputError(f"{self.object_id}: point field {name!r} has "
+                                 f"{len(getattr(self, name))} values, mjd has {n}")
+        if n and np.any(np.diff(self.mjd) < 0):
+            order = np.argsort(self.mjd, kind="stable")
+            for name in POINT_FIELDS:
+                setattr(self, name, getattr(self, name)[order])
+        if math.isnan(self.t0) and self.is_det.any():
+            self.t0 = float(np.floor(self.mjd[self.is_det][0]))
+        if math.isnan(self.alert_mjd) and n:
+            self.alert_mjd = float(self.mjd[-1])
+
+    def __len__(self) -> int:
+        return len(self.mjd)
+
+    @property
+    def n_det(self) -> int:
+        return int(self.is_det.sum())
+
+    def until(self, mjd: float, alert_id: str = "") -> LightCurve:
+        """The light curve as it was at ``mjd`` (points at or before it): replays a history."""
+        keep = self.mjd <= mjd
+        points = {name: getattr(self, name)[keep] for name in POINT_FIELDS}
+        return replace(self, **points, alert_mjd=float(mjd),
+                       alert_id=alert_id or f"{self.object_id}@{mjd:.5f}")
+
+
+@dataclass
+class LightCurveBatch:
+    """Many light curves as concatenated point arrays; rows of object ``i`` are
+    ``offsets[i]:offsets[i+1]``. Built once per batch by :meth:`from_lightcurves`."""
+
+    lightcurves: List[LightCurve]
+    offsets: np.ndarray
+    points: Dict[str, np.ndarray]
+
+    @classmethod
+    def from_lightcurves(cls, lcs: Sequence[LightCurve]) -> LightCurveBatch:
+        lcs = list(lcs)
+        lengths = np.fromiter((len(lc) for lc in lcs), dtype=np.int64, count=len(lcs))
+        offsets = np.zeros(len(lcs) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        points = {}
+        for name in POINT_FIELDS:
+            if name == "band":
+                continue
+            arrays = [getattr(lc, name) for lc in lcs]
+            points[name] = np.concatenate(arrays) if arrays else np.zeros(0)
+        return cls(lightcurves=lcs, offsets=offsets, points=points)
+
+    def __len__(self) -> int:
+        return len(self.lightcurves)
+
+    def object_column(self, getter, dtype=float) -> np.ndarray:
+        """One value per light curve, e.g. ``batch.object_column(lambda lc: lc.context.ebv)``."""
+        return np.fromiter((getter(lc) for lc in self.lightcurves), dtype=dtype,
+                           count=len(self.lightcurves))

@@ -1,0 +1,149 @@
+"""ATLAS transient-server JSON (one object per file, or a list of objects).
+
+Fields read (everything else is ignored, as the ATLAS VRA does):
+
+* ``object``: ``id``, ``followup_flag_date`` (phase zero: midnight UTC of that date), ``ra``,
+  ``dec``, ``rb_pix`` (CNN real/bogus score), ``sherlockClassification``, ``other_designation``;
+* ``lc`` — every row is a detection (``mjd``, ``mag``, ``magerr``, ``ra``, ``dec``,
+  ``filter``); negative magnitudes mark negative-flux difference detections and are kept;
+* ``lcnondets`` — non-detections (``mjd``, ``mag5sig`` = 5-sigma limit, ``filter``);
+* ``sherlock_crossmatches[0]``: ``z``, ``photoz``, ``photozerr``, ``separationarcsec``,
+  ``distance`` (Mpc, else ``direct_distance``);
+* ``tns_crossmatches``: a match makes the object a known transient (its TNS name).
+
+E(B-V) is not in the JSON; the pipeline looks it up (or takes ``--ebv``).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, List, Mapping
+
+import numpy as np
+
+from ..lightcurve import NJY_ZEROPOINT, SURVEY_BANDS, Context, InputError, LightCurve
+from . import Record
+from ._files import check_not_bad, iter_json_documents
+
+_MJD_EPOCH = datetime(1858, 11, 17, tzinfo=timezone.utc)
+
+
+def iso_to_mjd(text: str) -> float:
+    """MJD (UTC) of an ISO date or date-time string such as ``2020-09-15T00:00:00``."""
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"object.followup_flag_date: not an ISO date: {text!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - _MJD_EPOCH).total_seconds() / 86400.0
+
+
+def iter_records(path: Path) -> Iterator[Record]:
+    """One record per object: a file holds one object, a list of them, or JSON lines."""
+    for source, data in iter_json_documents(Path(path)):
+        yield Record(source, data)
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _column(rows: List[Mapping], key: str, where: str) -> np.ndarray:
+    try:
+        return np.array([_float(r[key]) for r in rows], dtype=float)
+    except KeyError:
+        raise InputError(f"{where}: a row has no {key!r}") from None
+    except (TypeError, ValueError):
+        raise InputError(f"{where}.{key}: not a number") from None
+
+
+def from_record(data: Mapping) -> LightCurve:
+    check_not_bad(data)
+    if not isinstance(data, Mapping) or "object" not in data:
+        raise InputError("not an ATLAS object: no 'object' field")
+    obj = data["object"]
+    object_id = str(obj.get("id", ""))
+    if obj.get("followup_flag_date") is None:
+        raise InputError(f"{object_id}: object.followup_flag_date is missing")
+    t0 = iso_to_mjd(obj["followup_flag_date"])
+    dets = data.get("lc") or []
+    nondets = data.get("lcnondets") or []
+    if not dets:
+        raise InputError(f"{object_id}: lc has no detection (empty history)")
+
+    det_mag = _column(dets, "mag", "lc")
+    det_err = _column(dets, "magerr", "lc")
+    non_mag = _column(nondets, "mag5sig", "lcnondets")
+    mjd = np.concatenate([_column(dets, "mjd", "lc"), _column(nondets, "mjd", "lcnondets")])
+    if not np.isfinite(mjd).all():
+        raise InputError(f"{object_id}: lc/lcnondets.mjd has a non-finite time")
+    band = np.array([str(r.get("filter", "")) for r in dets] +
+                    [str(r.get("filter", "")) for r in nondets])
+    unknown = sorted(set(band.tolist()) - SURVEY_BANDS["atlas"])
+    if unknown:
+        raise InputError(f"{object_id}: filter {unknown[0]!r} is not an ATLAS band")
+    nd = len(dets)
+    nn = len(nondets)
+    mag = np.concatenate([det_mag, non_mag])
+    # Negative magnitudes are negative fluxes: keep the sign in the flux.
+    with np.errstate(over="ignore"):
+        flux = np.sign(mag) * 10.0 ** (-0.4 * (np.abs(mag) - NJY_ZEROPOINT))
+    flux[nd:] = np.nan
+    nan_n = np.full(nn, np.nan)
+
+    xm = (data.get("sherlock_crossmatches") or [{}])[0] or {}
+    tns = data.get("tns_crossmatches") or []
+    tns_name = ""
+    if tns:
+        tns_name = str(tns[0].get("external_designation") or obj.get("other_designation") or "TNS")
+    distance = _float(xm.get("distance"))
+    if math.isnan(distance):
+        distance = _float(xm.get("direct_distance"))
+    context = Context(
+        ra=_float(obj.get("ra")),
+        dec=_float(obj.get("dec")),
+        rb=_float(obj.get("rb_pix")),
+        catalogue_class=str(obj.get("sherlockClassification") or ""),
+        z=_float(xm.get("z")),
+        photoz=_float(xm.get("photoz")),
+        photoz_err=_float(xm.get("photozerr")),
+        host_sep_arcsec=_float(xm.get("separationarcsec")),
+        distance_mpc=distance,
+        tns_name=tns_name,
+    )
+    return LightCurve(
+        object_id=object_id,
+        survey="atlas",
+        mjd=mjd,
+        mag=mag,
+        magerr=np.concatenate([det_err, nan_n]),
+        band=band,
+        is_det=np.concatenate([np.ones(nd, bool), np.zeros(nn, bool)]),
+        flux=flux,
+        ra=np.concatenate([_column(dets, "ra", "lc"), nan_n]),
+        dec=np.concatenate([_column(dets, "dec", "lc"), nan_n]),
+        context=context,
+        t0=t0,
+    )
+
+
+def visit_times(lc: LightCurve, last_phase: float = 15.0) -> List[float]:
+    """The ATLAS visits of a light curve: the end of the flag night (day-1 scoring), then the
+    last exposure of every later night with data, up to ``last_phase`` days after phase zero
+    (where the day-N window closes and the VRA stops updating)."""
+    phase = lc.mjd - lc.t0
+    night = np.floor(phase)
+    later = (phase >= 1.0) & (phase < last_phase)
+    times = [float(lc.mjd[phase < 1.0].max())] if (phase < 1.0).any() else []
+    for n in np.unique(night[later]):
+        times.append(float(lc.mjd[later & (night == n)].max()))
+    return times
+
+
+def replay(lc: LightCurve) -> Iterator[LightCurve]:
+    """The object as each of its visits saw it (see :func:`visit_times`), oldest first."""
+    for mjd in visit_times(lc):
+        yield lc.until(mjd, alert_id=f"{lc.object_id}@{mjd:.5f}")
