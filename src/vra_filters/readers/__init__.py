@@ -47,11 +47,10 @@ def _module(fmt: str):
 
 def sniff_format(path: Path) -> str:
     """Guess a file's format from its extension and first record."""
-    suffixes = "".join(path.suffixes).lower()
-    if ".avro" in suffixes or ".parquet" in suffixes:
-        return "rubin"
-    from ._files import read_bytes
-    head = read_bytes(path)[:65536].decode("utf-8", errors="replace")
+    from ._files import container_kind, head_text, sniff_survey
+    if container_kind(path) in ("avro", "parquet"):
+        return sniff_survey(path) or "rubin"
+    head = head_text(path)
     if '"lcnondets"' in head or '"followup_flag_date"' in head:
         return "atlas"
     if '"diaObjectId"' in head and ('"sherlock_classifications"' in head or '"UTC"' in head):

@@ -1,0 +1,203 @@
+"""Lasair-LSST Kafka messages (filter output "with full alert") as light curves.
+
+A record is the filter's object row (SELECT columns such as ``diaObjectId, ebv, ra, decl,
+tns_name, separationArcsec, distance, direct_distance, z, photoZ, photoZErr,
+sherlock_classifications, latestR``, plus ``UTC``) and, optionally, ``alert``: a Rubin packet in
+Lasair's layout (``diaObject``, ``diaSourcesList`` with the whole history, its latest element
+being the triggering source, ``diaForcedSourcesList``, ``diaNondetectionLimitsList``).
+
+Files: a JSON array or JSON lines, optionally gzipped (``.json.gz``, ``.jsonl.gz``). Real files
+carry bare ``NaN`` (accepted) and hand edits with trailing commas (stripped outside strings
+before parsing). A truncated/corrupt file raises :class:`InputError` (one Skip); a corrupt line
+of a JSON lines file is a Skip for that line only.
+
+Duplicates: the live stream has delivered every object twice (once with ``alert``, once
+without; ``20260205_073301.json``: 64 records, 32 objects). :func:`iter_records` keeps one
+record per (diaObjectId, latest diaSourceId), preferring one that carries ``alert``; a record
+without ``alert`` is dropped when a record with ``alert`` for the same object ends at the same
+time (``lastDiaSourceMjdTai``). A record left without ``alert`` fails with "no alert packet".
+
+The photometry follows the Rubin reader exactly (:func:`.rubin.build_lightcurve`). Context comes
+from the object row: ``ebv``, ``host_sep_arcsec`` = ``separationArcsec`` (arcsec), ``z``,
+``photoz``/``photoz_err`` (Sherlock), ``distance_mpc`` = ``distance`` else ``direct_distance``
+(Mpc), ``catalogue_class`` = ``sherlock_classifications``, ``tns_name``; ``rb`` = the triggering
+source's ``reliability`` (else the row's ``latestR``). ``Context.extra`` holds ORACLE's static
+inputs as ORACLE SPEC section 8 maps them for Lasair: MWEBV = ebv, MWEBV_ERR = 0.05 ebv,
+REDSHIFT_HELIO = z, else photoZ (then REDSHIFT_HELIO_ERR = photoZErr), HOSTGAL_SPECZ = z,
+HOSTGAL_PHOTOZ/_ERR = photoZ/photoZErr, HOSTGAL_SNSEP = separationArcsec; absent values are left
+out (the ORACLE adapter fills -9).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..lightcurve import InputError, LightCurve
+from . import Record
+from ._files import check_not_bad, iter_json_documents
+from .rubin import _int_id, _latest, as_dict_list, as_float, build_lightcurve, object_context
+
+#: Time tolerance (days) when matching an alert-less duplicate to a record with ``alert``.
+_SAME_TIME = 1e-6
+
+
+def _latest_source(alert: Any) -> tuple[int | None, float]:
+    """(diaSourceId, midpointMjdTai) of the latest diaSource of a Lasair ``alert``, or
+    (None, NaN) when the packet is unusable (the record is then kept and fails later)."""
+    if not isinstance(alert, Mapping):
+        return None, math.nan
+    try:
+        sources = as_dict_list(alert.get("diaSourcesList"), "diaSourcesList")
+        if not sources:
+            return None, math.nan
+        latest = _latest(sources, "diaSourcesList")
+    except InputError:
+        return None, math.nan
+    return _int_id(latest.get("diaSourceId")), as_float(
+        latest.get("midpointMjdTai", latest.get("midPointTai")))
+
+
+def dedupe(docs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """One record per (diaObjectId, latest diaSourceId), preferring those with ``alert``.
+
+    Order is the order of first appearance of each kept record; undecodable records and
+    records without a diaObjectId pass through untouched (they fail in ``from_record``).
+    """
+    out: list[tuple[str, Any] | None] = []
+    with_alert: dict[tuple[int, Any], int] = {}
+    alert_times: dict[int, list[float]] = {}
+    without: dict[int, list[tuple[float, int]]] = {}
+    for source, rec in docs:
+        oid = _int_id(rec.get("diaObjectId")) if isinstance(rec, Mapping) else None
+        if oid is None:
+            out.append((source, rec))
+            continue
+        alert = rec.get("alert")
+        if alert is not None:
+            source_id, mjd = _latest_source(alert)
+            key = (oid, source_id if source_id is not None else f"@{source}")
+            if key in with_alert:
+                continue
+            with_alert[key] = len(out)
+            alert_times.setdefault(oid, []).append(mjd)
+        else:
+            last = as_float(rec.get("lastDiaSourceMjdTai"))
+            seen = without.setdefault(oid, [])
+            if any(_same(t, last) for t, _ in seen):
+                continue
+            seen.append((last, len(out)))
+        out.append((source, rec))
+    for oid, entries in without.items():
+        times = alert_times.get(oid)
+        if not times:
+            continue
+        for last, index in entries:
+            if math.isnan(last) or any(_same(t, last) for t in times):
+                out[index] = None
+    return [item for item in out if item is not None]
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= _SAME_TIME if not (math.isnan(a) or math.isnan(b)) else \
+        (math.isnan(a) and math.isnan(b))
+
+
+def iter_records(path: Path) -> Iterator[Record]:
+    """The deduplicated records of a Lasair JSON / JSON lines file (optionally gzipped)."""
+    for source, data in dedupe(list(iter_json_documents(Path(path)))):
+        yield Record(source, data)
+
+
+def _str(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _sherlock_class(row: Mapping, alert: Mapping) -> str:
+    label = _str(row.get("sherlock_classifications"))
+    if label:
+        return label
+    annotations = alert.get("annotations")
+    if isinstance(annotations, Mapping):
+        sherlock = annotations.get("sherlock")
+        if isinstance(sherlock, list) and sherlock and isinstance(sherlock[0], Mapping):
+            return _str(sherlock[0].get("classification"))
+    return ""
+
+
+def oracle_static(ebv: float, z: float, photoz: float, photoz_err: float,
+                  sep: float) -> dict[str, float]:
+    """ORACLE's static inputs for a Lasair object (SPEC section 8); NaN inputs are left out."""
+    extra: dict[str, float] = {}
+
+    def put(name: str, value: float) -> None:
+        if not math.isnan(value):
+            extra[name] = value
+
+    put("MWEBV", ebv)
+    put("MWEBV_ERR", 0.05 * ebv)
+    if not math.isnan(z):
+        put("REDSHIFT_HELIO", z)
+    elif not math.isnan(photoz):
+        put("REDSHIFT_HELIO", photoz)
+        put("REDSHIFT_HELIO_ERR", photoz_err)
+    put("HOSTGAL_SPECZ", z)
+    put("HOSTGAL_PHOTOZ", photoz)
+    put("HOSTGAL_PHOTOZ_ERR", photoz_err)
+    put("HOSTGAL_SNSEP", sep)
+    return extra
+
+
+def from_record(data: Any) -> LightCurve:
+    """One Lasair record (object row + ``alert``) as a light curve."""
+    check_not_bad(data)
+    if not isinstance(data, Mapping):
+        raise InputError(f"record: expected an object, got {type(data).__name__}")
+    oid = _int_id(data.get("diaObjectId"))
+    label = str(oid) if oid is not None else "record"
+    alert = data.get("alert")
+    if alert is None:
+        raise InputError(f"{label}: no alert packet (field 'alert' missing)")
+    if not isinstance(alert, Mapping):
+        raise InputError(f"{label}: field 'alert' is not a packet")
+    sources = as_dict_list(alert.get("diaSourcesList"), "alert.diaSourcesList")
+    if not sources:
+        raise InputError(f"{label}: empty history (alert.diaSourcesList is empty)")
+    trigger = _latest(sources, "alert.diaSourcesList")
+    if oid is None:
+        oid = _int_id(trigger.get("diaObjectId"))
+        if oid is None:
+            raise InputError("diaObjectId: missing")
+    dia_object = alert.get("diaObject") if isinstance(alert.get("diaObject"), Mapping) else None
+    context = object_context(dia_object, trigger)
+    ra, dec = as_float(data.get("ra")), as_float(data.get("decl", data.get("dec")))
+    if math.isfinite(ra) and math.isfinite(dec):
+        context.ra, context.dec = ra, dec
+    ebv = as_float(data.get("ebv"))
+    if math.isnan(ebv):
+        ebv = as_float(alert.get("ebv"))
+    z, photoz = as_float(data.get("z")), as_float(data.get("photoZ"))
+    photoz_err, sep = as_float(data.get("photoZErr")), as_float(data.get("separationArcsec"))
+    distance = as_float(data.get("distance"))
+    if math.isnan(distance):
+        distance = as_float(data.get("direct_distance"))
+    context.ebv, context.z, context.photoz, context.photoz_err = ebv, z, photoz, photoz_err
+    context.host_sep_arcsec, context.distance_mpc = sep, distance
+    context.catalogue_class = _sherlock_class(data, alert)
+    context.tns_name = _str(data.get("tns_name"))
+    context.extra.update(oracle_static(ebv, z, photoz, photoz_err, sep))
+    alert_id = _int_id(trigger.get("diaSourceId"))
+    lc = build_lightcurve(
+        sources=sources, trigger=trigger,
+        forced=as_dict_list(alert.get("diaForcedSourcesList"), "alert.diaForcedSourcesList"),
+        limits=as_dict_list(alert.get("diaNondetectionLimitsList"),
+                            "alert.diaNondetectionLimitsList"),
+        object_id=str(oid), alert_id=str(alert_id) if alert_id else "", context=context,
+        where="alert.diaSourcesList")
+    if math.isnan(lc.context.rb):
+        lc.context.rb = as_float(data.get("latestR"))
+    return lc
