@@ -179,7 +179,8 @@ class LightCurveBatch:
             if name == "band":
                 continue
             arrays = [getattr(lc, name) for lc in lcs]
-            points[name] = np.concatenate(arrays) if arrays else np.zeros(0)
+            dtype = bool if name in ("is_det", "saturated") else float
+            points[name] = np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
         return cls(lightcurves=lcs, offsets=offsets, points=points)
 
     def __len__(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -116,3 +117,45 @@ class StateStore:
         n_obj = self._db.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
         n_alert = self._db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
         return {"objects": n_obj, "alerts": n_alert}
+
+
+class MemoryStore:
+    """The same interface as :class:`StateStore`, held in dicts: for hosts that keep the
+    history elsewhere (an ANTARES filter keeps it in locus properties) and for one-shot runs.
+    Seed it with :meth:`commit`, read it back with :meth:`histories` / :meth:`model_states`."""
+
+    def __init__(self) -> None:
+        self._histories: Dict[Key, ObjectHistory] = {}
+        self._alerts: Dict[Tuple[str, str, str], dict] = {}
+        self._models: Dict[Tuple[str, str, str], Optional[bytes]] = {}
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def histories(self, keys: Sequence[Key]) -> Dict[Key, ObjectHistory]:
+        return {k: replace(self._histories[k]) for k in keys if k in self._histories}
+
+    def annotations(self, alerts: Sequence[Tuple[str, str, str]]) -> Dict[Tuple[str, str, str], dict]:
+        return {k: self._alerts[k] for k in alerts if k in self._alerts}
+
+    def commit(self, histories: Dict[Key, ObjectHistory],
+               alerts: Iterable[Tuple[str, str, str, float, int, dict]],
+               model_states: Iterable[Tuple[str, str, str, Optional[bytes]]] = ()) -> None:
+        self._histories.update({k: replace(h) for k, h in histories.items()})
+        for s, o, a, _mjd, _visit, ann in alerts:
+            self._alerts.setdefault((s, o, a), ann)
+        for s, o, model, blob in model_states:
+            self._models[(s, o, model)] = blob
+
+    def model_states(self, model: str, keys: Sequence[Key]) -> Dict[Key, bytes]:
+        return {k: self._models[(k[0], k[1], model)] for k in keys
+                if (k[0], k[1], model) in self._models}
+
+    def counts(self) -> Dict[str, int]:
+        return {"objects": len(self._histories), "alerts": len(self._alerts)}

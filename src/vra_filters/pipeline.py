@@ -1,0 +1,260 @@
+"""From light curves to annotations: features -> scorers -> policies -> one record per alert.
+
+The pipeline works on batches (one alert is a batch of one): features and scorers run
+vectorised over the whole batch, the policies then walk the alerts in delivery order because
+each visit of an object depends on the ones before it. A bad alert becomes a
+:class:`~vra_filters.readers.Skip` with its reason; the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import features as F
+from .annotations import annotation
+from .lightcurve import LightCurve, LightCurveBatch
+from .policies import ObjectHistory, Policy, is_garbage, tier
+from .readers import Skip
+from .registry import load_trees
+from .score import galactic_candidate, vra_score
+from .state import MemoryStore, StateStore
+from .trees import TreeEnsemble
+
+Item = Union[LightCurve, Skip]
+Result = Union[Dict[str, Any], Skip]
+
+
+@dataclass
+class VRAModels:
+    """The four scorers of one model family: (day1, dayN) x (real, gal)."""
+
+    day1_real: TreeEnsemble
+    day1_gal: TreeEnsemble
+    dayN_real: TreeEnsemble
+    dayN_gal: TreeEnsemble
+
+    @classmethod
+    def load(cls, family: str = "duck") -> VRAModels:
+        return cls(*(load_trees(f"vra/{family}/{stage}/{kind}")
+                     for stage in ("day1", "dayN") for kind in ("real", "gal")))
+
+    def pair(self, stage: str) -> Tuple[TreeEnsemble, TreeEnsemble]:
+        return (self.day1_real, self.day1_gal) if stage == "day1" else (self.dayN_real,
+                                                                        self.dayN_gal)
+
+
+def check(lc: LightCurve) -> Optional[str]:
+    """Why a light curve cannot be scored, or None."""
+    if len(lc) == 0:
+        return "empty history: no detection or non-detection"
+    if not np.isfinite(lc.mjd).all():
+        return "non-finite observation time (mjd)"
+    if lc.n_det == 0:
+        return "no detection in the history"
+    if not np.isfinite(lc.mag[lc.is_det]).any():
+        return "no finite magnitude among the detections (NaN everywhere)"
+    if not math.isfinite(lc.t0):
+        return "no phase zero (t0)"
+    return None
+
+
+class Pipeline:
+    """Scores alerts with the VRA models and policies, remembering objects in ``state``.
+
+    ``ebv``: E(B-V) to use where an alert has none (else the SFD map is looked up);
+    ``ebv_map``: a :class:`~vra_filters.dust.EbvMap` to look it up in (default: the shipped
+    low-resolution SFD map, or ``$VRA_EBV_MAP``); ``oracle``: an ORACLE classifier whose
+    block is added to every annotation.
+    """
+
+    def __init__(self, policy: Optional[Policy] = None,
+                 state: Union[StateStore, MemoryStore, None] = None,
+                 models: Optional[VRAModels] = None, ebv: Optional[float] = None,
+                 ebv_map: Any = None, with_features: bool = False, oracle: Any = None,
+                 batch_size: int = 4096) -> None:
+        self.policy = policy or Policy()
+        self.state = state if state is not None else MemoryStore()
+        self.models = models or VRAModels.load()
+        self.ebv = ebv
+        self._ebv_map = ebv_map
+        self.with_features = with_features
+        self.oracle = oracle
+        self.batch_size = batch_size
+        #: Seconds spent per stage since construction (read by ``vra bench``).
+        self.timings: Counter = Counter()
+
+    @property
+    def ebv_map(self):
+        if self._ebv_map is None:
+            from .dust import EbvMap
+            self._ebv_map = EbvMap.load()
+        return self._ebv_map
+
+    def run(self, items: Iterable[Item]) -> Iterator[Result]:
+        """Annotations (or skips) for a stream of light curves, in input order."""
+        batch: List[Item] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                yield from self.score_batch(batch)
+                batch = []
+        if batch:
+            yield from self.score_batch(batch)
+
+    # ------------------------------------------------------------------ one batch
+
+    def score_batch(self, items: Sequence[Item]) -> List[Result]:
+        results: List[Optional[Result]] = [None] * len(items)
+        todo: List[int] = []
+        for i, item in enumerate(items):
+            if isinstance(item, Skip):
+                results[i] = item
+                continue
+            reason = check(item)
+            if reason is not None:
+                results[i] = Skip(_source(item), reason)
+            else:
+                todo.append(i)
+        lcs = [items[i] for i in todo]
+
+        # Alerts already scored: re-emit the stored record, no new visit.
+        keys = [(lc.survey, lc.object_id, lc.alert_id) for lc in lcs]
+        stored = self.state.annotations(keys)
+        seen: Dict[Tuple[str, str, str], int] = {}
+        fresh: List[int] = []
+        for j, key in enumerate(keys):
+            if key in stored:
+                results[todo[j]] = dict(stored[key], status="duplicate")
+            elif key in seen:
+                continue  # filled in after the first copy is scored
+            else:
+                seen[key] = j
+                fresh.append(j)
+
+        histories = self.state.histories([(lc.survey, lc.object_id) for lc in lcs])
+        plan = self._plan(lcs, fresh, histories)
+        clock = time.perf_counter()
+        self._fill_ebv([lcs[j] for j in fresh])
+        clock = self._tick("ebv", clock)
+        batch = LightCurveBatch.from_lightcurves([lcs[j] for j in fresh])
+        feats = F.compute(batch)
+        clock = self._tick("features", clock)
+        oracle_blocks = self._oracle([lcs[j] for j in fresh])
+        clock = self._tick("oracle", clock)
+
+        new_alerts = []
+        touched: Dict[Tuple[str, str], ObjectHistory] = {}
+        for stage in ("day1", "dayN"):
+            rows = [k for k, (_, st, _) in enumerate(plan) if st == stage]
+            if not rows:
+                continue
+            matrix = feats.day1 if stage == "day1" else feats.dayN
+            X = matrix[rows]
+            real, gal = self.models.pair(stage)
+            p_real = real.predict_proba(X)[:, 1]
+            p_gal = gal.predict_proba(X)[:, 1]
+            effect = real.contributions(X) - gal.contributions(X)
+            for r, k in enumerate(rows):
+                plan[k] = plan[k][:2] + ((float(p_real[r]), float(p_gal[r]), X[r], effect[r]),)
+
+        clock = self._tick("scorers", clock)
+        p_all = np.array([p[2][:2] for p in plan], dtype=float).reshape(-1, 2)
+        scores = vra_score(p_all[:, 0], p_all[:, 1], self.policy.vra_f)
+        gal_cand = galactic_candidate(p_all[:, 0], p_all[:, 1], self.policy.gal_f,
+                                      self.policy.gal_radius)
+        pol = self.policy
+        for k, j in enumerate(fresh):
+            lc = lcs[j]
+            new_visit, stage, (p_real, p_gal, x, effect) = plan[k]
+            if stage == "dayN" and feats.dayN_empty[k]:
+                results[todo[j]] = Skip(_source(lc), "no point in the day-N window "
+                                        "[-5, 15) days around phase zero")
+                continue
+            key = (lc.survey, lc.object_id)
+            hist = touched.get(key) or histories.get(key) or ObjectHistory()
+            score = float(scores[k])
+            rank = pol.tns_rank if lc.context.tns_name else score
+            gal_flag = bool(gal_cand[k]) and (rank < pol.eyeball_threshold
+                                              or not pol.gal_below_threshold_only)
+            if new_visit:
+                hist.add_visit(rank, lc.alert_mjd)
+                hist.garbage = hist.garbage or is_garbage(hist, pol)
+                touched[key] = hist
+            the_tier = tier(rank, gal_flag, lc.context.distance_mpc, hist, lc.alert_mjd, pol) \
+                if hist.n_visits else "purgatory"
+            real, gal = self.models.pair(stage)
+            record = annotation(
+                lc, stage=stage, visit=hist.n_visits, p_real=p_real, p_gal=p_gal,
+                vra_score=score, rank=rank, galactic=gal_flag, tier=the_tier,
+                status="new" if new_visit else "out_of_order", models=(real, gal), x=x, effect=effect,
+                with_features=self.with_features, policy=pol,
+                oracle=oracle_blocks[k] if oracle_blocks else None)
+            results[todo[j]] = record
+            new_alerts.append((lc.survey, lc.object_id, lc.alert_id, lc.alert_mjd,
+                               hist.n_visits if new_visit else None, record))
+
+        for j, key in enumerate(keys):  # in-batch duplicates copy their first twin
+            if results[todo[j]] is None:
+                first = results[todo[seen[key]]]
+                results[todo[j]] = (dict(first, status="duplicate") if isinstance(first, dict)
+                                    else first)
+        clock = self._tick("policies", clock)
+        self.state.commit(touched, new_alerts)
+        self._tick("state", clock)
+        return results  # type: ignore[return-value]
+
+    def _tick(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] += now - since
+        return now
+
+    def _plan(self, lcs: List[LightCurve], fresh: List[int],
+              histories: Dict[Tuple[str, str], ObjectHistory]) -> List[tuple]:
+        """(new visit?, stage, placeholder) per fresh alert, walking them in delivery order:
+        the first visit of an object (on its first night) uses the day-1 scorers."""
+        n_visits = {k: h.n_visits for k, h in histories.items()}
+        last = {k: h.last_mjd for k, h in histories.items()}
+        plan = []
+        for j in fresh:
+            lc = lcs[j]
+            key = (lc.survey, lc.object_id)
+            visits = n_visits.get(key, 0)
+            new = lc.alert_mjd > last.get(key, -math.inf)
+            first_night = lc.alert_mjd - lc.t0 < 1.0
+            stage = "day1" if visits == 0 and first_night else "dayN"
+            if new:
+                n_visits[key] = visits + 1
+                last[key] = lc.alert_mjd
+            plan.append((new, stage, (math.nan, math.nan, None, None)))
+        return plan
+
+    def _fill_ebv(self, lcs: List[LightCurve]) -> None:
+        missing = [lc for lc in lcs if math.isnan(lc.context.ebv)]
+        if not missing:
+            return
+        if self.ebv is not None:
+            for lc in missing:
+                lc.context.ebv = float(self.ebv)
+                lc.context.ebv_source = "--ebv"
+            return
+        m = self.ebv_map
+        values = m(np.array([lc.context.ra for lc in missing]),
+                   np.array([lc.context.dec for lc in missing]))
+        for lc, v in zip(missing, values):
+            lc.context.ebv = float(v)
+            lc.context.ebv_source = m.name
+
+    def _oracle(self, lcs: List[LightCurve]) -> Optional[List[dict]]:
+        if self.oracle is None:
+            return None
+        return self.oracle.annotate(lcs, self.state)
+
+
+def _source(lc: LightCurve) -> str:
+    return f"{lc.survey}:{lc.object_id}:{lc.alert_id}"
