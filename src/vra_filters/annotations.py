@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Dict, Optional, Sequence, TextIO
+from typing import Any, Dict, List, Optional, Sequence, TextIO
 
 import numpy as np
 
@@ -42,65 +42,85 @@ def clean(value: Any) -> Any:
     return value
 
 
+def _num(v: float) -> Any:
+    """A float field for JSON: NaN -> None, infinities -> "inf"/"-inf"."""
+    v = float(v)
+    if v != v:
+        return None
+    if v in (math.inf, -math.inf):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
 def provenance(model: Any) -> Dict[str, str]:
     """Name, version and sha256 of a model, for the annotation."""
     return {"name": model.name, "version": model.version, "sha256": model.sha256}
 
 
-def explain(names: Sequence[str], x: np.ndarray, effect: np.ndarray,
-            top: int = EXPLAIN_TOP) -> str:
-    """One line naming the features that pushed the VRA score most.
+def explanations(names: Sequence[str], X: np.ndarray, effect: np.ndarray,
+                 top: int = EXPLAIN_TOP) -> List[str]:
+    """One line per row naming the features that pushed the VRA score most.
 
     ``effect`` is the real scorer's per-feature contribution to its raw score minus the
     galactic scorer's (:meth:`TreeEnsemble.contributions`, split along the decision paths): a
     push toward "real" raises the VRA score, a push toward "galactic" lowers it. The eq. 2
     weights are left out, so this ranks the features rather than measuring them.
     """
-    order = np.argsort(-np.abs(effect), kind="stable")[:top]
-    parts = []
-    for i in order:
-        if effect[i] == 0:
-            break
-        value = x[i]
-        shown = "nan" if math.isnan(value) else f"{value:.4g}"
-        parts.append(f"{names[i]}={shown} ({'+' if effect[i] > 0 else '-'}{abs(effect[i]):.2f})")
-    return ("score pushed by " + ", ".join(parts)) if parts else "no feature moved the score"
+    if len(X) == 0:
+        return []
+    order = np.argsort(-np.abs(effect), axis=1, kind="stable")[:, :top]
+    rows = np.arange(len(X))[:, None]
+    values = X[rows, order].tolist()
+    pushes = effect[rows, order].tolist()
+    lines = []
+    for idx, vals, eff in zip(order.tolist(), values, pushes):
+        parts = []
+        for i, v, e in zip(idx, vals, eff):
+            if e == 0:
+                break
+            shown = "nan" if v != v else f"{v:.4g}"
+            parts.append(f"{names[i]}={shown} ({'+' if e > 0 else '-'}{abs(e):.2f})")
+        lines.append(("score pushed by " + ", ".join(parts)) if parts
+                     else "no feature moved the score")
+    return lines
 
 
 def annotation(lc: LightCurve, *, stage: str, visit: int, p_real: float, p_gal: float,
                vra_score: float, rank: float, galactic: bool, tier: str, status: str,
-               models: Sequence[Any], x: np.ndarray, effect: np.ndarray, with_features: bool, policy: Any,
+               models: Dict[str, Dict[str, str]], explanation: str, policy: str,
+               features: Optional[Dict[str, float]] = None,
                oracle: Optional[dict] = None) -> Dict[str, Any]:
-    real, gal = models
+    """The record of one scored alert (see the module docstring); every value JSON-safe."""
+    ctx = lc.context
+    ebv = _num(ctx.ebv)
     record: Dict[str, Any] = {
         "object_id": lc.object_id,
         "alert_id": lc.alert_id,
         "survey": lc.survey,
-        "mjd": lc.alert_mjd,
-        "visit": visit,
-        "phase": lc.alert_mjd - lc.t0,
+        "mjd": _num(lc.alert_mjd),
+        "visit": int(visit),
+        "phase": _num(lc.alert_mjd - lc.t0),
         "stage": stage,
-        "p_real": p_real,
-        "p_gal": p_gal,
-        "vra_score": vra_score,
-        "rank": rank,
-        "galactic": galactic,
+        "p_real": float(p_real),
+        "p_gal": float(p_gal),
+        "vra_score": float(vra_score),
+        "rank": float(rank),
+        "galactic": bool(galactic),
         "tier": tier,
         "status": status,
-        "tns_name": lc.context.tns_name or None,
-        "ebv": lc.context.ebv,
-        "ebv_source": lc.context.ebv_source or ("alert" if math.isfinite(lc.context.ebv)
-                                                else "none"),
-        "feature_set": f"{stage}:{len(real.feature_names)}",
-        "explanation": explain(real.feature_names, x, effect),
-        "models": {"real": provenance(real), "gal": provenance(gal)},
-        "policy": policy.name,
+        "tns_name": ctx.tns_name or None,
+        "ebv": ebv,
+        "ebv_source": ctx.ebv_source or ("alert" if ebv is not None else "none"),
+        "feature_set": stage,
+        "explanation": explanation,
+        "models": models,
+        "policy": policy,
     }
-    if with_features:
-        record["features"] = dict(zip(real.feature_names, x.tolist()))
+    if features is not None:
+        record["features"] = {k: _num(v) for k, v in features.items()}
     if oracle is not None:
-        record["oracle"] = oracle
-    return clean(record)
+        record["oracle"] = clean(oracle)
+    return record
 
 
 def write_jsonl(records, out: TextIO) -> int:

@@ -39,7 +39,10 @@ def _lightcurves(paths: List[str], fmt: str) -> Iterator:
             yield item
 
 
-def _make_pipeline(args) -> object:
+DEFAULT_STATE = "vra_state.sqlite"
+
+
+def _make_pipeline(args, default_state: str = DEFAULT_STATE) -> object:
     from .pipeline import Pipeline
     from .policies import load_policy
     from .state import MemoryStore, StateStore
@@ -48,7 +51,8 @@ def _make_pipeline(args) -> object:
         from .oracle import Oracle
         oracle = Oracle.load(model=args.oracle_model, variant=args.oracle_variant,
                              convention=args.oracle_convention, threads=args.oracle_threads)
-    state = MemoryStore() if args.state == ":memory:" else StateStore(args.state)
+    path = args.state or default_state
+    state = MemoryStore() if path == ":memory:" else StateStore(path)
     return Pipeline(policy=load_policy(args.policy), state=state,
                     ebv=args.ebv, with_features=getattr(args, "with_features", False),
                     oracle=oracle)
@@ -118,9 +122,10 @@ def _add_scoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", default=None,
                    help="policy TOML file or preset name (default, galactic); see "
                         "vra_filters/data/policy/default.toml")
-    p.add_argument("--state", default=":memory:",
-                   help="SQLite file keeping each object's visit history across runs "
-                        "(default: in memory, forgotten at exit)")
+    p.add_argument("--state", default=None,
+                   help="SQLite file keeping each object's visit history across runs, so a "
+                        "re-delivered alert is not a new visit (default for score: "
+                        f"./{DEFAULT_STATE}; for demo: in memory); ':memory:' forgets at exit")
     p.add_argument("--oracle-model", default="none",
                    choices=["none", "elasticc", "elasticc-lite", "bts"],
                    help="add ORACLE class probabilities to every annotation")

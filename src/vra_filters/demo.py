@@ -51,19 +51,20 @@ def plot_score_space(records: Sequence[Dict], path: Path, policy: Policy) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .score import galactic_candidate, vra_score
+    from .score import vra_score
 
     grid = np.linspace(0, 1, 201)
     pr, pg = np.meshgrid(grid, grid)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=120)
+    fig, ax = plt.subplots(figsize=(8.0, 5.6), dpi=120)
     levels = np.arange(0, 10.5, 1.0)
     cs = ax.contour(pr, pg, vra_score(pr, pg, policy.vra_f), levels=levels, colors="0.85",
                     linewidths=0.8)
     ax.clabel(cs, fmt="%d", fontsize=7)
     ax.contour(pr, pg, vra_score(pr, pg, policy.vra_f), levels=[policy.eyeball_threshold],
                colors="tab:blue", linewidths=1.5, linestyles="--")
-    ax.contourf(pr, pg, galactic_candidate(pr, pg, policy.gal_f, policy.gal_radius),
-                levels=[0.5, 1.5], colors=["tab:green"], alpha=0.12)
+    gal_distance = np.sqrt((1 - pr) ** 2 + (policy.gal_f * (1 - pg)) ** 2)
+    ax.contourf(pr, pg, gal_distance, levels=[0, policy.gal_radius], colors=["tab:green"],
+                alpha=0.12)
     counts = Counter(r["tier"] for r in records)
     for t in TIERS:
         sel = [r for r in records if r["tier"] == t]
@@ -78,7 +79,9 @@ def plot_score_space(records: Sequence[Dict], path: Path, policy: Policy) -> Non
     ax.set_title(f"VRA score space: {len(records)} alerts\n"
                  f"dashed: eyeball threshold {policy.eyeball_threshold:g}; "
                  f"shaded: galactic candidates", fontsize=9)
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title="tier",
+              title_fontsize=8)
+    ax.set_aspect("equal")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -90,7 +93,7 @@ def run_demo(args) -> int:
     from .cli import _lightcurves, _make_pipeline, _progress
     from .readers import Skip
 
-    pipeline = _make_pipeline(args)
+    pipeline = _make_pipeline(args, default_state=":memory:")
     records: List[Dict] = []
     skips: List[Skip] = []
     for result in pipeline.run(_progress(_lightcurves([str(SAMPLE)], "lasair"), "demo")):

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from . import features as F
-from .annotations import annotation
+from .annotations import annotation, explanations, provenance
 from .lightcurve import LightCurve, LightCurveBatch
 from .policies import ObjectHistory, Policy, is_garbage, tier
 from .readers import Skip
@@ -49,19 +49,29 @@ class VRAModels:
                                                                         self.dayN_gal)
 
 
-def check(lc: LightCurve) -> Optional[str]:
-    """Why a light curve cannot be scored, or None."""
-    if len(lc) == 0:
-        return "empty history: no detection or non-detection"
-    if not np.isfinite(lc.mjd).all():
-        return "non-finite observation time (mjd)"
-    if lc.n_det == 0:
-        return "no detection in the history"
-    if not np.isfinite(lc.mag[lc.is_det]).any():
-        return "no finite magnitude among the detections (NaN everywhere)"
-    if not math.isfinite(lc.t0):
-        return "no phase zero (t0)"
-    return None
+def validate(batch: LightCurveBatch) -> List[Optional[str]]:
+    """Why each light curve of a batch cannot be scored (None where it can), in one pass."""
+    n = len(batch)
+    lengths = np.diff(batch.offsets)
+    obj = np.repeat(np.arange(n), lengths)
+    p = batch.points
+    bad_time = np.bincount(obj[~np.isfinite(p["mjd"])], minlength=n) > 0
+    n_det = np.bincount(obj[p["is_det"]], minlength=n)
+    n_mag = np.bincount(obj[p["is_det"] & np.isfinite(p["mag"])], minlength=n)
+    no_t0 = ~np.isfinite(batch.object_column(lambda lc: lc.t0))
+    reasons: List[Optional[str]] = [None] * n
+    for i in np.flatnonzero((lengths == 0) | bad_time | (n_det == 0) | (n_mag == 0) | no_t0):
+        if lengths[i] == 0:
+            reasons[i] = "empty history: no detection or non-detection"
+        elif bad_time[i]:
+            reasons[i] = "non-finite observation time (mjd)"
+        elif n_det[i] == 0:
+            reasons[i] = "no detection in the history"
+        elif n_mag[i] == 0:
+            reasons[i] = "no finite magnitude among the detections (NaN everywhere)"
+        else:
+            reasons[i] = "no phase zero (t0)"
+    return reasons
 
 
 class Pipeline:
@@ -86,6 +96,9 @@ class Pipeline:
         self.with_features = with_features
         self.oracle = oracle
         self.batch_size = batch_size
+        self._provenance = {stage: {"real": provenance(r), "gal": provenance(g)}
+                            for stage in ("day1", "dayN")
+                            for r, g in [self.models.pair(stage)]}
         #: Seconds spent per stage since construction (read by ``vra bench``).
         self.timings: Counter = Counter()
 
@@ -115,20 +128,26 @@ class Pipeline:
         for i, item in enumerate(items):
             if isinstance(item, Skip):
                 results[i] = item
-                continue
-            reason = check(item)
-            if reason is not None:
-                results[i] = Skip(_source(item), reason)
             else:
                 todo.append(i)
-        lcs = [items[i] for i in todo]
+        lcs: List[LightCurve] = [items[i] for i in todo]  # type: ignore[misc]
+        # One batch for validation and features; row j of it is lcs[j].
+        batch = LightCurveBatch.from_lightcurves(lcs)
+        reasons = validate(batch)
+        for j, reason in enumerate(reasons):
+            if reason is not None:
+                results[todo[j]] = Skip(_source(lcs[j]), reason)
 
         # Alerts already scored: re-emit the stored record, no new visit.
         keys = [(lc.survey, lc.object_id, lc.alert_id) for lc in lcs]
-        stored = self.state.annotations(keys)
+        histories = self.state.histories([(lc.survey, lc.object_id) for lc in lcs])
+        # Only objects with a history can have alerts scored before.
+        stored = self.state.annotations([k for k in keys if k[:2] in histories])
         seen: Dict[Tuple[str, str, str], int] = {}
         fresh: List[int] = []
         for j, key in enumerate(keys):
+            if reasons[j] is not None:
+                continue
             if key in stored:
                 results[todo[j]] = dict(stored[key], status="duplicate")
             elif key in seen:
@@ -137,12 +156,10 @@ class Pipeline:
                 seen[key] = j
                 fresh.append(j)
 
-        histories = self.state.histories([(lc.survey, lc.object_id) for lc in lcs])
         plan = self._plan(lcs, fresh, histories)
         clock = time.perf_counter()
         self._fill_ebv([lcs[j] for j in fresh])
         clock = self._tick("ebv", clock)
-        batch = LightCurveBatch.from_lightcurves([lcs[j] for j in fresh])
         feats = F.compute(batch)
         clock = self._tick("features", clock)
         oracle_blocks = self._oracle([lcs[j] for j in fresh])
@@ -155,13 +172,14 @@ class Pipeline:
             if not rows:
                 continue
             matrix = feats.day1 if stage == "day1" else feats.dayN
-            X = matrix[rows]
+            X = matrix[[fresh[k] for k in rows]]
             real, gal = self.models.pair(stage)
             p_real = real.predict_proba(X)[:, 1]
             p_gal = gal.predict_proba(X)[:, 1]
             effect = real.contributions(X) - gal.contributions(X)
+            why = explanations(real.feature_names, X, effect)
             for r, k in enumerate(rows):
-                plan[k] = plan[k][:2] + ((float(p_real[r]), float(p_gal[r]), X[r], effect[r]),)
+                plan[k] = plan[k][:2] + ((float(p_real[r]), float(p_gal[r]), X[r], why[r]),)
 
         clock = self._tick("scorers", clock)
         p_all = np.array([p[2][:2] for p in plan], dtype=float).reshape(-1, 2)
@@ -171,8 +189,8 @@ class Pipeline:
         pol = self.policy
         for k, j in enumerate(fresh):
             lc = lcs[j]
-            new_visit, stage, (p_real, p_gal, x, effect) = plan[k]
-            if stage == "dayN" and feats.dayN_empty[k]:
+            new_visit, stage, (p_real, p_gal, x, why) = plan[k]
+            if stage == "dayN" and feats.dayN_empty[j]:
                 results[todo[j]] = Skip(_source(lc), "no point in the day-N window "
                                         "[-5, 15) days around phase zero")
                 continue
@@ -188,19 +206,21 @@ class Pipeline:
                 touched[key] = hist
             the_tier = tier(rank, gal_flag, lc.context.distance_mpc, hist, lc.alert_mjd, pol) \
                 if hist.n_visits else "purgatory"
-            real, gal = self.models.pair(stage)
+            real, _ = self.models.pair(stage)
             record = annotation(
                 lc, stage=stage, visit=hist.n_visits, p_real=p_real, p_gal=p_gal,
                 vra_score=score, rank=rank, galactic=gal_flag, tier=the_tier,
-                status="new" if new_visit else "out_of_order", models=(real, gal), x=x, effect=effect,
-                with_features=self.with_features, policy=pol,
+                status="new" if new_visit else "out_of_order",
+                models=self._provenance[stage], explanation=why, policy=pol.name,
+                features=dict(zip(real.feature_names, x.tolist())) if self.with_features
+                else None,
                 oracle=oracle_blocks[k] if oracle_blocks else None)
             results[todo[j]] = record
             new_alerts.append((lc.survey, lc.object_id, lc.alert_id, lc.alert_mjd,
                                hist.n_visits if new_visit else None, record))
 
         for j, key in enumerate(keys):  # in-batch duplicates copy their first twin
-            if results[todo[j]] is None:
+            if results[todo[j]] is None and key in seen:
                 first = results[todo[seen[key]]]
                 results[todo[j]] = (dict(first, status="duplicate") if isinstance(first, dict)
                                     else first)
@@ -231,7 +251,7 @@ class Pipeline:
             if new:
                 n_visits[key] = visits + 1
                 last[key] = lc.alert_mjd
-            plan.append((new, stage, (math.nan, math.nan, None, None)))
+            plan.append((new, stage, (math.nan, math.nan, None, "")))
         return plan
 
     def _fill_ebv(self, lcs: List[LightCurve]) -> None:

@@ -29,6 +29,7 @@ import io
 import json
 import math
 import os
+import sys
 import zipfile
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -944,13 +945,13 @@ def predict_csv(
 ) -> int:
     """Score a CSV of features; write the input's other columns plus one ``p_<class>`` each.
 
+    ``out`` is a file path (written whole or not at all) or ``"-"`` for standard output.
+
     Columns are matched by header name (order free). Empty/NaN/None/null cells are missing
     values, True/False are 1/0. Rows are streamed in chunks; the output appears only once
     complete. Returns the number of rows scored.
     """
     model = model_dir if isinstance(model_dir, TreeEnsemble) else TreeEnsemble.load(model_dir)
-    out = Path(out)
-    tmp = out.with_name(out.name + ".partial")
     n_rows = 0
     with open(features_csv, newline="", encoding="utf-8-sig") as fin:
         reader = csv.reader(fin)
@@ -965,23 +966,31 @@ def predict_csv(
             )
         feat_idx = [header.index(f) for f in model.feature_names]
         extra_idx = [i for i, h in enumerate(header) if h not in set(model.feature_names)]
+
+        def write(fout: Any) -> int:
+            n = 0
+            writer = csv.writer(fout, lineterminator="\n")
+            writer.writerow(
+                [header[i] for i in extra_idx] + [class_column(c) for c in model.classes]
+            )
+            for block in _csv_blocks(reader, len(header), features_csv, chunk_rows):
+                x = np.array(
+                    [[_parse_cell(row[i], line, header[i]) for i in feat_idx]
+                     for line, row in block],
+                    dtype=np.float64,
+                ).reshape(len(block), len(feat_idx))
+                for (_, row), p in zip(block, model.predict_proba(x).tolist()):
+                    writer.writerow([row[i] for i in extra_idx] + [repr(v) for v in p])
+                n += len(block)
+            return n
+
+        if str(out) == "-":  # standard output, streamed
+            return write(sys.stdout)
+        out = Path(out)
+        tmp = out.with_name(out.name + ".partial")
         try:
             with open(tmp, "w", newline="", encoding="utf-8") as fout:
-                writer = csv.writer(fout, lineterminator="\n")
-                writer.writerow(
-                    [header[i] for i in extra_idx] + [class_column(c) for c in model.classes]
-                )
-                for block in _csv_blocks(reader, len(header), features_csv, chunk_rows):
-                    x = np.array(
-                        [
-                            [_parse_cell(row[i], line, header[i]) for i in feat_idx]
-                            for line, row in block
-                        ],
-                        dtype=np.float64,
-                    ).reshape(len(block), len(feat_idx))
-                    for (_, row), p in zip(block, model.predict_proba(x).tolist()):
-                        writer.writerow([row[i] for i in extra_idx] + [repr(v) for v in p])
-                    n_rows += len(block)
+                n_rows = write(fout)
             os.replace(tmp, out)
         except BaseException:
             tmp.unlink(missing_ok=True)
