@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vra_filters.policies import (ObjectHistory, Policy, is_garbage, load_policy, tier)
+from vra_filters.policies import ObjectHistory, Policy, is_garbage, load_policy, tier
 from vra_filters.score import galactic_candidate, vra_score
 
 REF = json.loads((Path(__file__).parent / "data" / "atlas" / "reference_scores.json").read_text())
