@@ -225,7 +225,8 @@ class Pipeline:
                 results[todo[j]] = (dict(first, status="duplicate") if isinstance(first, dict)
                                     else first)
         clock = self._tick("policies", clock)
-        self.state.commit(touched, new_alerts)
+        model_states = getattr(self.oracle, "pending_states", []) if self.oracle else []
+        self.state.commit(touched, new_alerts, model_states)
         self._tick("state", clock)
         return results  # type: ignore[return-value]
 
@@ -273,7 +274,8 @@ class Pipeline:
     def _oracle(self, lcs: List[LightCurve]) -> Optional[List[dict]]:
         if self.oracle is None:
             return None
-        return self.oracle.annotate(lcs, self.state)
+        # States are written with the batch's visits, in one transaction.
+        return self.oracle.annotate(lcs, self.state, commit=False)
 
 
 def _source(lc: LightCurve) -> str:

@@ -1,0 +1,297 @@
+"""The public ORACLE entry point: :class:`Oracle` (load once, classify or update many).
+
+Runtimes ("variants") all expose the same two operations -- continue GRU sequences from given
+states, and apply the head -- so the full and the incremental paths, and every variant, share the
+preprocessing, the taxonomy post-processing and the result format:
+
+========================  ============================================================  ========
+variant                   what runs                                                     needs
+========================  ============================================================  ========
+``numpy-float32``         numpy GRU + head over the float32 ``.npz`` weights            numpy
+``numpy-int8``            same code over int8 weights (per-column scales), dequantized  numpy
+``float32``               LiteRT, float32 ``.tflite`` (one-step GRU + head signatures)  LiteRT
+``dynamic-int8``          LiteRT, dynamic-range int8 ``.tflite`` (int8 weights)         LiteRT
+``int8``                  LiteRT, full-integer int8 ``.tflite`` (int8 activations too)  LiteRT
+``keras``                 the Keras (TensorFlow) model, for parity checks and benchmarks  TF
+========================  ============================================================  ========
+
+Results are plain dicts of JSON-able Python values; :func:`annotation_fields` turns one into the
+``oracle`` block of a VRA annotation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import inputs as inp
+from . import taxonomy as tx
+from .incremental import OracleState, plan_update
+from .weights import MODELS, OracleWeights
+
+#: Carried in every annotation: the outputs derive from the ORACLE-1 weights and their licence.
+LICENCE_SHORT = ("ORACLE-1 weights (c) 2025 Ved Shah, Modified MIT License with Non-Military Use "
+                 "Restriction; see models/oracle/*/LICENSE-ORACLE")
+
+VARIANTS = ("numpy-float32", "numpy-int8", "float32", "dynamic-int8", "int8", "keras")
+#: The variant deployed by default (see models/oracle/README.md for the measurements behind it):
+#: int8 weights on LiteRT -- 11x Keras float per alert on the incremental path, 0.32x the float
+#: bytes, same top class as float for 100 % / 100 % / 99.2 % (level 1 / 2 / leaf) of our curves.
+DEFAULT_VARIANT = "dynamic-int8"
+#: Used when LiteRT is not installed: the very same int8 weights, evaluated by numpy.
+FALLBACK_VARIANT = "numpy-int8"
+DEFAULT_THRESHOLD = 0.5
+
+
+def default_variant() -> str:
+    """DEFAULT_VARIANT if the LiteRT runtime is importable, else FALLBACK_VARIANT."""
+    import importlib.util
+
+    try:
+        have = importlib.util.find_spec("ai_edge_litert") is not None
+    except (ImportError, ValueError):
+        have = False
+    return DEFAULT_VARIANT if have else FALLBACK_VARIANT
+
+
+def load_backend(model: str, variant: str, checkpoint: str = "f1", threads: int = 1,
+                 check: bool = True):
+    """The runtime object for a variant (imports TensorFlow/LiteRT only when asked for)."""
+    if variant in ("numpy-float32", "numpy-int8"):
+        from .numpy_runtime import NumpyOracle
+
+        prec = "float32" if variant == "numpy-float32" else "int8"
+        return NumpyOracle(OracleWeights.load(model, checkpoint, prec, check=check))
+    if variant in ("float32", "dynamic-int8", "int8"):
+        from .tflite import LiteRTOracle
+
+        return LiteRTOracle.load(model, variant, checkpoint, threads=threads, check=check)
+    if variant == "keras":
+        from .keras_model import KerasOracle
+
+        return KerasOracle(OracleWeights.load(model, checkpoint, "float32", check=check))
+    raise ValueError(f"unknown ORACLE variant {variant!r}; choose one of {VARIANTS}")
+
+
+class Oracle:
+    """ORACLE-1 classifier for one model/checkpoint/variant/convention, loaded once.
+
+    ``classify`` recomputes from the whole light curve; ``update``/``update_many`` continue a
+    per-object :class:`OracleState` with only the new rows (equal to ``classify`` to ~1e-6).
+    """
+
+    def __init__(self, backend, model: str, checkpoint: str, variant: str, convention: str,
+                 threshold: float = DEFAULT_THRESHOLD, batch_size: int = 256) -> None:
+        self.backend = backend
+        self.model = model
+        self.checkpoint = checkpoint
+        self.variant = variant
+        self.convention = convention
+        self.threshold = float(threshold)
+        self.batch_size = int(batch_size)
+        self.taxonomy = tx.for_model(model)
+        self.sha256 = backend.sha256
+        self.static_size = backend.static_size
+        self.pending_states: list = []
+
+    @classmethod
+    def load(cls, model: str = "elasticc", variant: str | None = None,
+             convention: str = "inference", checkpoint: str = "f1", threads: int = 1,
+             threshold: float = DEFAULT_THRESHOLD, batch_size: int = 256,
+             check: bool = True) -> Oracle:
+        """Load once per process. ``variant`` None = :func:`default_variant` (LiteRT int8, or the
+        same int8 weights in numpy without LiteRT); ``threads`` is the LiteRT thread count
+        (numpy variants use whatever BLAS is configured for); ``check`` verifies the file's
+        sha256 against the manifest."""
+        variant = variant or default_variant()
+        if model not in MODELS:
+            raise ValueError(f"unknown ORACLE model {model!r}; choose one of {MODELS}")
+        inp._check_convention(convention)
+        backend = load_backend(model, variant, checkpoint, threads=threads, check=check)
+        return cls(backend, model, checkpoint, variant, convention, threshold, batch_size)
+
+    # -- metadata ------------------------------------------------------------------------------
+    def info(self) -> dict:
+        return {"model": self.model, "checkpoint": self.checkpoint, "variant": self.variant,
+                "convention": self.convention, "sha256": self.sha256}
+
+    # -- low level -----------------------------------------------------------------------------
+    def logits_from_inputs(self, ts_list: Sequence[np.ndarray],
+                           static: np.ndarray | None = None) -> np.ndarray:
+        """Logits (N, n_nodes) for prepared network inputs (SPEC §6/§7 arrays)."""
+        n = len(ts_list)
+        out = np.zeros((n, len(self.taxonomy)), dtype=np.float32)
+        for lo in range(0, n, self.batch_size):
+            hi = min(n, lo + self.batch_size)
+            _, h2 = self.backend.run(list(ts_list[lo:hi]))
+            st = None if static is None else np.asarray(static, np.float32)[lo:hi]
+            out[lo:hi] = self.backend.head(h2, st)
+        return out
+
+    def _result(self, object_id: str, status: str, reason: str = "", logits=None,
+                n_rows: int = 0, t0: float = math.nan, extra: dict | None = None) -> dict:
+        res = dict(self.info(), object_id=object_id, status=status, reason=reason,
+                   n_rows=int(n_rows), t0=None if math.isnan(t0) else float(t0),
+                   threshold=self.threshold)
+        if logits is not None:
+            _, marg = self.taxonomy.probabilities(logits)
+            res.update(tx.summarize(self.taxonomy, marg, self.threshold))
+            res["logits"] = np.asarray(logits, np.float64).tolist()
+        else:
+            res.update(probabilities=None, top=None, most_specific=None)
+        if extra:
+            res.update(extra)
+        return res
+
+    # -- full recomputation --------------------------------------------------------------------
+    def build_inputs(self, lightcurves) -> list:
+        return [inp.build_input(lc, self.model, self.convention) for lc in lightcurves]
+
+    def classify_inputs(self, inputs: Sequence[inp.OracleInput]) -> list:
+        ok = [i for i, x in enumerate(inputs) if x.status == "ok"]
+        results: list = [None] * len(inputs)
+        if ok:
+            static = (np.stack([inputs[i].static for i in ok]) if self.static_size
+                      else None)
+            logits = self.logits_from_inputs([inputs[i].ts for i in ok], static)
+            for j, i in enumerate(ok):
+                x = inputs[i]
+                results[i] = self._result(x.object_id, "ok", logits=logits[j],
+                                          n_rows=len(x.ts), t0=x.t0)
+        for i, x in enumerate(inputs):
+            if results[i] is None:
+                results[i] = self._result(x.object_id, x.status, x.reason, n_rows=0, t0=x.t0)
+        return results
+
+    def classify(self, lightcurves) -> list:
+        """One result dict per light curve, from the whole light curve (no state)."""
+        return self.classify_inputs(self.build_inputs(lightcurves))
+
+    # -- incremental ---------------------------------------------------------------------------
+    def new_state(self) -> OracleState:
+        return OracleState(self.model, self.checkpoint, self.convention, self.sha256)
+
+    def update(self, state: OracleState | None, lightcurve) -> tuple:
+        """``(result, new_state)`` for one alert; ``state`` None starts a new object."""
+        results, states = self.update_many([state], [lightcurve])
+        return results[0], states[0]
+
+    def update_many(self, states: Sequence[OracleState | None], lightcurves) -> tuple:
+        """Incremental update of many objects at once (their new rows share GRU batches).
+
+        Returns ``(results, new_states)``. An object whose light curve the model cannot read
+        (wrong survey) keeps its old state and gets status ``unsupported``.
+        """
+        lightcurves = list(lightcurves)
+        results: list = [None] * len(lightcurves)
+        new_states: list = list(states)
+        plans = {}
+        rows_of = {}
+        for i, (st, lc) in enumerate(zip(states, lightcurves)):
+            oid = str(getattr(lc, "object_id", ""))
+            try:
+                rows = inp.rows_from_lightcurve(lc, self.model, self.convention)
+            except ValueError as exc:
+                results[i] = self._result(oid, "unsupported", str(exc))
+                continue
+            plans[i] = plan_update(st, rows, self.new_state())
+            rows_of[i] = rows
+        run = [i for i in plans if plans[i].ready]
+        for lo in range(0, len(run), self.batch_size):
+            chunk = run[lo:lo + self.batch_size]
+            h1 = _stack([plans[i].state.h1 for i in chunk])
+            h2 = _stack([plans[i].state.h2 for i in chunk])
+            h1, h2 = self.backend.run([plans[i].ts for i in chunk], h1, h2)
+            static = (_stack([rows_of[i].static for i in chunk]) if self.static_size
+                      else None)
+            logits = self.backend.head(h2, static)
+            for j, i in enumerate(chunk):
+                st = plans[i].state
+                st.h1, st.h2 = h1[j].copy(), h2[j].copy()
+                results[i] = self._result(rows_of[i].object_id, "ok", logits=logits[j],
+                                          n_rows=st.n_rows, t0=st.t0,
+                                          extra={"new_rows": int(len(plans[i].ts)),
+                                                 "rebuilt": plans[i].rebuilt})
+        for i, plan in plans.items():
+            new_states[i] = plan.state
+            if results[i] is None:
+                status = "no_detection" if len(rows_of[i]) else "no_rows"
+                results[i] = self._result(rows_of[i].object_id, status,
+                                          "no detection yet" if len(rows_of[i]) else
+                                          "no usable rows",
+                                          extra={"new_rows": 0, "rebuilt": plan.rebuilt})
+        return results, new_states
+
+
+    # -- pipeline glue ------------------------------------------------------------------------
+    @property
+    def state_name(self) -> str:
+        """Name under which :meth:`annotate` keeps per-object states in the state store."""
+        return f"oracle:{self.model}:{self.checkpoint}:{self.variant}:{self.convention}"
+
+    def annotate(self, lightcurves, store=None, commit: bool = True) -> list:
+        """The ``oracle`` annotation block for each light curve, updating per-object states.
+
+        ``store``: the core state store (``StateStore``/``MemoryStore``) or None (stateless:
+        full recomputation). States are read with ``store.model_states(self.state_name, keys)``;
+        the new ones are left in :attr:`pending_states` as ``(survey, object_id, name, bytes)``
+        rows and, when ``commit`` is true, written at once with ``store.commit({}, [],
+        model_states=...)``. Pass ``commit=False`` to write them in the pipeline's own
+        transaction instead. Re-delivering an alert is harmless either way: it adds no new rows,
+        so the state and the result do not change.
+
+        Several alerts of one object in the same call are applied in order (each continues the
+        state the previous one left).
+        """
+        lcs = list(lightcurves)
+        self.pending_states = []
+        if store is None:
+            return [annotation_fields(r) for r in self.classify(lcs)]
+        keys = [(str(lc.survey), str(lc.object_id)) for lc in lcs]
+        blobs = store.model_states(self.state_name, sorted(set(keys)))
+        states: dict = {}
+        for key, blob in blobs.items():
+            try:
+                states[key] = OracleState.from_bytes(blob) if blob else None
+            except ValueError:
+                states[key] = None  # unreadable (older format): rebuild from the light curve
+        # rounds: the r-th alert of every object goes in round r
+        seen: dict = {}
+        rounds: list = []
+        for i, key in enumerate(keys):
+            r = seen.get(key, 0)
+            seen[key] = r + 1
+            if r == len(rounds):
+                rounds.append([])
+            rounds[r].append(i)
+        blocks: list = [None] * len(lcs)
+        for idx in rounds:
+            res, new = self.update_many([states.get(keys[i]) for i in idx],
+                                        [lcs[i] for i in idx])
+            for i, r, st in zip(idx, res, new):
+                blocks[i] = annotation_fields(r)
+                if st is not None:
+                    states[keys[i]] = st
+        self.pending_states = [(k[0], k[1], self.state_name, st.to_bytes())
+                               for k, st in states.items() if st is not None]
+        if commit and self.pending_states:
+            store.commit({}, [], model_states=self.pending_states)
+        return blocks
+
+
+def _stack(arrays: list) -> np.ndarray:
+    """np.stack, without its overhead for the common single-object update."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
+
+
+def annotation_fields(result: dict) -> dict:
+    """The ``oracle`` block of an annotation (JSON-able): model identity and, when the object
+    could be classified, marginal probabilities by node, top class per level and the most
+    specific class over the threshold; otherwise ``status``/``reason`` say why not."""
+    keys = ("model", "checkpoint", "variant", "convention", "sha256", "status", "reason",
+            "n_rows", "probabilities", "top", "most_specific", "threshold")
+    block = {k: result.get(k) for k in keys}
+    block["licence"] = LICENCE_SHORT
+    return block
