@@ -130,3 +130,20 @@ def test_help_and_console_script():
     done = subprocess.run([sys.executable, "-m", "vra_filters.cli", "score", "--help"],
                           capture_output=True, text=True, check=True)
     assert "--with-features" in done.stdout and "--oracle-variant" in done.stdout
+
+
+def test_demo_and_score_carry_oracle_blocks(tmp_path, capsys):
+    code, out, _ = run(capsys, "demo", "--out-dir", tmp_path / "demo")
+    assert code == 0 and "ORACLE" in out.splitlines()[2]
+    records = [json.loads(line) for line in
+               (tmp_path / "demo" / "annotations.jsonl").read_text().splitlines()]
+    for r in records:
+        block = r["oracle"]
+        assert block["model"] == "elasticc" and block["status"] == "ok"
+        probs = block["probabilities"]
+        assert len(probs) == 26 and probs["Alert"] == pytest.approx(1.0)
+        assert probs["Transient"] + probs["Variable"] == pytest.approx(1.0, abs=1e-5)
+        assert len(block["sha256"]) == 64 and block["variant"] in ("dynamic-int8", "numpy-int8")
+    # ATLAS alerts get no ORACLE block under --oracle-model auto
+    code, out, _ = run(capsys, "score", ATLAS[1], "--state", ":memory:", "--quiet")
+    assert all("oracle" not in json.loads(line) for line in out.splitlines())

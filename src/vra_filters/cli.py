@@ -40,6 +40,9 @@ def _lightcurves(paths: List[str], fmt: str) -> Iterator:
 
 
 DEFAULT_STATE = "vra_state.sqlite"
+#: ``--oracle-model auto``: the ORACLE model for each survey's alerts (ATLAS has none: its
+#: c and o bands are not among the bands ORACLE was trained on).
+ORACLE_AUTO = {"lsst": "elasticc", "ztf": "bts"}
 
 
 def _make_pipeline(args, default_state: str = DEFAULT_STATE) -> object:
@@ -47,10 +50,16 @@ def _make_pipeline(args, default_state: str = DEFAULT_STATE) -> object:
     from .policies import load_policy
     from .state import MemoryStore, StateStore
     oracle = None
-    if getattr(args, "oracle_model", None) not in (None, "none"):
+    choice = getattr(args, "oracle_model", "none")
+    if choice != "none":
         from .oracle import Oracle
-        oracle = Oracle.load(model=args.oracle_model, variant=args.oracle_variant,
-                             convention=args.oracle_convention, threads=args.oracle_threads)
+
+        def load(model: str):
+            return Oracle.load(model=model, variant=args.oracle_variant,
+                               convention=args.oracle_convention, threads=args.oracle_threads)
+
+        oracle = ({survey: load(model) for survey, model in ORACLE_AUTO.items()}
+                  if choice == "auto" else load(choice))
     path = args.state or default_state
     state = MemoryStore() if path == ":memory:" else StateStore(path)
     return Pipeline(policy=load_policy(args.policy), state=state,
@@ -126,12 +135,15 @@ def _add_scoring_options(p: argparse.ArgumentParser) -> None:
                    help="SQLite file keeping each object's visit history across runs, so a "
                         "re-delivered alert is not a new visit (default for score: "
                         f"./{DEFAULT_STATE}; for demo: in memory); ':memory:' forgets at exit")
-    p.add_argument("--oracle-model", default="none",
-                   choices=["none", "elasticc", "elasticc-lite", "bts"],
-                   help="add ORACLE class probabilities to every annotation")
+    p.add_argument("--oracle-model", default="auto",
+                   choices=["auto", "none", "elasticc", "elasticc-lite", "bts"],
+                   help="ORACLE class probabilities in the annotations (default auto: "
+                        "elasticc for LSST alerts, bts for ZTF, none for ATLAS)")
     p.add_argument("--oracle-variant", default=None,
                    choices=["float32", "dynamic-int8", "int8", "numpy-float32", "numpy-int8"],
-                   help="ORACLE runtime and weights (default: the deployed variant)")
+                   help="ORACLE runtime and weights (default: dynamic-int8 on LiteRT, or "
+                        "numpy-int8 where LiteRT is not installed; int8 = full-integer, "
+                        "exported for study but not accurate enough to deploy)")
     p.add_argument("--oracle-convention", default="inference",
                    choices=["inference", "training"],
                    help="ORACLE preprocessing: upstream inference path (time from the first "
@@ -169,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write annotations.jsonl and score_space.png "
                         "(default: ./vra-demo)")
     _add_scoring_options(p)
-    p.set_defaults(func=cmd_demo, oracle_model="elasticc")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("bench", help="alerts/s per stage on one core",
                        description="Throughput of readers, features, scorers, policies and "

@@ -79,8 +79,8 @@ class Pipeline:
 
     ``ebv``: E(B-V) to use where an alert has none (else the SFD map is looked up);
     ``ebv_map``: a :class:`~vra_filters.dust.EbvMap` to look it up in (default: the shipped
-    low-resolution SFD map, or ``$VRA_EBV_MAP``); ``oracle``: an ORACLE classifier whose
-    block is added to every annotation.
+    low-resolution SFD map, or ``$VRA_EBV_MAP``); ``oracle``: an ORACLE classifier, or a dict
+    of them by survey, whose block is added to the annotations.
     """
 
     def __init__(self, policy: Optional[Policy] = None,
@@ -214,7 +214,7 @@ class Pipeline:
                 models=self._provenance[stage], explanation=why, policy=pol.name,
                 features=dict(zip(real.feature_names, x.tolist())) if self.with_features
                 else None,
-                oracle=oracle_blocks[k] if oracle_blocks else None)
+                oracle=oracle_blocks[k] if oracle_blocks is not None else None)
             results[todo[j]] = record
             new_alerts.append((lc.survey, lc.object_id, lc.alert_id, lc.alert_mjd,
                                hist.n_visits if new_visit else None, record))
@@ -225,8 +225,7 @@ class Pipeline:
                 results[todo[j]] = (dict(first, status="duplicate") if isinstance(first, dict)
                                     else first)
         clock = self._tick("policies", clock)
-        model_states = getattr(self.oracle, "pending_states", []) if self.oracle else []
-        self.state.commit(touched, new_alerts, model_states)
+        self.state.commit(touched, new_alerts, self._oracle_states)
         self._tick("state", clock)
         return results  # type: ignore[return-value]
 
@@ -271,11 +270,26 @@ class Pipeline:
             lc.context.ebv = float(v)
             lc.context.ebv_source = m.name
 
-    def _oracle(self, lcs: List[LightCurve]) -> Optional[List[dict]]:
-        if self.oracle is None:
+    def _oracle(self, lcs: List[LightCurve]) -> Optional[List[Optional[dict]]]:
+        """ORACLE blocks, by survey when ``oracle`` maps surveys to classifiers. The new
+        per-object GRU states wait in ``_oracle_states`` for the batch's transaction."""
+        self._oracle_states: List[tuple] = []
+        if not self.oracle:
             return None
-        # States are written with the batch's visits, in one transaction.
-        return self.oracle.annotate(lcs, self.state, commit=False)
+        route = self.oracle if isinstance(self.oracle, dict) else None
+        by_survey: Dict[str, List[int]] = {}
+        for i, lc in enumerate(lcs):
+            by_survey.setdefault(lc.survey, []).append(i)
+        blocks: List[Optional[dict]] = [None] * len(lcs)
+        for survey, idx in by_survey.items():
+            oracle = route.get(survey) if route is not None else self.oracle
+            if oracle is None:
+                continue
+            found = oracle.annotate([lcs[i] for i in idx], self.state, commit=False)
+            self._oracle_states.extend(oracle.pending_states)
+            for i, block in zip(idx, found):
+                blocks[i] = block
+        return blocks
 
 
 def _source(lc: LightCurve) -> str:
