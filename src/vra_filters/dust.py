@@ -52,6 +52,8 @@ from typing import Any
 
 import numpy as np
 
+from .registry import sha256_file
+
 __all__ = [
     "DEFAULT_MAP_PATH",
     "ENV_VAR",
@@ -509,13 +511,6 @@ def _read_fits_healpix(path: Path, column: int | str) -> tuple[np.ndarray, dict[
     return values, h
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _normalise_ordering(ordering: str) -> str:
     o = str(ordering).strip().upper()
@@ -617,7 +612,7 @@ class EbvMap:
                 raise ValueError(f"{path}: NSIDE={h['NSIDE']} but {values.size} pixels")
         else:
             raise ValueError(f"{path}: unsupported map file type (use .npy or HEALPix FITS)")
-        return cls(values, order, name=name or path.name, sha256=_sha256(path), path=path)
+        return cls(values, order, name=name or path.name, sha256=sha256_file(path), path=path)
 
     @property
     def nside(self) -> int:

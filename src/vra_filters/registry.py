@@ -7,13 +7,14 @@ Each model is loaded (and its sha256 verified) once per process, then shared.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from importlib import resources
 from pathlib import Path
 
 from .trees import TreeEnsemble
 
-__all__ = ["list_trees", "load_trees", "models_dir"]
+__all__ = ["list_trees", "load_trees", "models_dir", "sha256_file"]
 
 _cache: dict[str, TreeEnsemble] = {}
 _lock = threading.Lock()
@@ -34,6 +35,15 @@ def models_dir() -> Path:
         "vra_filters models not found: expected vra_filters/_models in the installed package "
         f"or {checkout} in a source checkout"
     )
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file: the identity every annotation gives of the model it used."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _model_path(name: str) -> Path:

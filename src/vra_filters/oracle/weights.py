@@ -27,13 +27,14 @@ folder's ``manifest.json``; loading checks it so an annotation's ``sha256`` name
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
 from pathlib import Path
 
 import numpy as np
+
+from ..registry import models_dir, sha256_file
 
 FORMAT_VERSION = 1
 
@@ -70,16 +71,11 @@ class ModelFileError(RuntimeError):
 
 
 def models_root() -> Path:
-    """Folder holding ``<model>/`` subfolders: env override, source checkout, then wheel copy."""
+    """Folder holding ``<model>/`` subfolders: ``$VRA_ORACLE_MODELS``, else the registry's."""
     env = os.environ.get("VRA_ORACLE_MODELS")
     if env:
         return Path(env)
-    here = Path(__file__).resolve()
-    candidates = [here.parents[3] / "models" / "oracle", here.parents[1] / "_models" / "oracle"]
-    for cand in candidates:
-        if cand.is_dir():
-            return cand
-    return candidates[0]
+    return models_dir() / "oracle"
 
 
 def model_dir(model: str) -> Path:
@@ -87,13 +83,6 @@ def model_dir(model: str) -> Path:
         raise ValueError(f"unknown ORACLE model {model!r}; choose one of {MODELS}")
     return models_root() / model
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_manifest(model: str) -> dict[str, dict]:

@@ -237,6 +237,15 @@ def container_kind(path: Path) -> str:
     return "json"
 
 
+def iter_packet_records(path: Path) -> Iterator[Any]:
+    """The reader contract's ``iter_records`` for one-packet-per-record files (Rubin, ZTF):
+    :class:`~vra_filters.readers.Record` objects from a JSON, Avro or Parquet file."""
+    from . import Record
+
+    for source, data in iter_any(Path(path)):
+        yield Record(source, data)
+
+
 def iter_any(path: Path) -> Iterator[tuple[str, Any]]:
     """(source, packet) from a JSON, Avro or Parquet file, chosen by :func:`container_kind`."""
     kind = container_kind(path)

@@ -45,15 +45,13 @@ shows it. The mapping (all fluxes nJy, times MJD TAI, mags AB with m = 31.4 - 2.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..lightcurve import NJY_ZEROPOINT, SURVEY_BANDS, Context, InputError, LightCurve
-from . import Record
-from ._files import check_not_bad, iter_any
+from ._files import check_not_bad, iter_packet_records
 
 SURVEY = "lsst"
 #: Band order used to pack (epoch, band) into one integer key.
@@ -487,10 +485,8 @@ def from_packet(packet: Mapping) -> LightCurve:
 # --------------------------------------------------------------------------------------------
 # Reader contract.
 
-def iter_records(path: Path) -> Iterator[Record]:
-    """The alert packets of a JSON / Avro / Parquet file, one record per alert."""
-    for source, data in iter_any(Path(path)):
-        yield Record(source, data)
+#: The alert packets of a JSON / Avro / Parquet file, one record per alert.
+iter_records = iter_packet_records
 
 
 def from_record(data: Any) -> LightCurve:

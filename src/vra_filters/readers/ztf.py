@@ -25,15 +25,13 @@ Mapping (times MJD UTC = jd - 2400000.5, AB mags, fluxes nJy):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..lightcurve import NJY_ZEROPOINT, SURVEY_BANDS, Context, InputError, LightCurve
-from . import Record
-from ._files import check_not_bad, iter_any
+from ._files import check_not_bad, iter_packet_records
 from .rubin import MAGERR_FACTOR, _first_occurrence, _int_id, as_dict_list, as_float, column
 
 SURVEY = "ztf"
@@ -148,10 +146,8 @@ def from_packet(packet: Mapping) -> LightCurve:
                       alert_mjd=float(candidate["jd"]) - JD_OFFSET)
 
 
-def iter_records(path: Path) -> Iterator[Record]:
-    """The alert packets of a ZTF JSON / Avro / Parquet file, one record per alert."""
-    for source, data in iter_any(Path(path)):
-        yield Record(source, data)
+#: The alert packets of a JSON / Avro / Parquet file, one record per alert.
+iter_records = iter_packet_records
 
 
 def from_record(data: Any) -> LightCurve:
