@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Iterable, Iterator, List, Optional
 
 EPILOG = """examples:
@@ -212,7 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("features", help="CSV with a header row")
     q.add_argument("--out", default=None, help="output CSV (default: stdout)")
     q.set_defaults(func=cmd_model_predict)
+    _add_adapter_commands(sub)
     return parser
+
+
+def _add_adapter_commands(sub) -> None:
+    """Broker adapters' subcommands (``vra antares ...``). The adapters live in the
+    repository's ``adapters/`` folder, next to ``src/``; an installed wheel has none."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "adapters" / "antares" / "cli.py").is_file():
+        return
+    if str(root) not in sys.path:
+        sys.path.append(str(root))
+    from adapters.antares.cli import add_subparser
+    add_subparser(sub)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

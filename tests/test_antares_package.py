@@ -1,0 +1,125 @@
+"""``vra antares package``: the self-contained devkit module, checked in a fresh interpreter.
+
+The check imports the package from OUTDIR alone (``vra_filters`` and ``adapters`` blocked) in
+a new process -- Python 3.9 + numpy 1.26 when the machine has such an interpreter with
+antares-devkit -- and runs it on the sample loci; its outputs must equal the checkout's.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():  # the devkit's own pydantic deprecations, at import
+    warnings.simplefilter("ignore", DeprecationWarning)
+    pytest.importorskip("antares_devkit.models")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from adapters.antares import package as P  # noqa: E402
+from adapters.antares.filter import VirtualResearchAssistant  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory):
+    """Packaged and checked with this interpreter (the suite runs under 3.11 and 3.9)."""
+    out = tmp_path_factory.mktemp("antares") / "pkg"
+    return out, P.package(out, python=sys.executable)
+
+
+def test_package_layout(packaged):
+    out, summary = packaged
+    mod = out / P.MODULE
+    for rel in ("__init__.py", "filter.py", "locus.py", "_core.py", "_vendor/__init__.py",
+                "_vendor/vra_filters/pipeline.py", "_vendor/vra_filters/oracle/numpy_runtime.py",
+                "_vendor/vra_filters/data/dust/dust_ebv_SFD_healpix_lowres.fits",
+                "models/vra/duck/dayN/real/trees.npz", "models/vra/duck/LICENSE",
+                "models/oracle/elasticc/LICENSE-ORACLE", "models/oracle/bts/manifest.json"):
+        assert (mod / rel).is_file(), rel
+    variant = VirtualResearchAssistant.ORACLE_VARIANT.split("-")[1]
+    assert (mod / f"models/oracle/bts/weights_f1.{variant}.npz").is_file()
+    # nothing the filter cannot use: no LiteRT/TensorFlow code, no .tflite, no pickles, no CLI
+    names = {p.name for p in mod.rglob("*")}
+    assert not names & {"tflite.py", "keras_model.py", "training.py", "cli.py", "package.py"}
+    assert not [p for p in mod.rglob("*") if p.suffix in (".tflite", ".pkl", ".pickle",
+                                                           ".joblib", ".h5")]
+    readme = (out / "README.md").read_text()
+    assert '"VirtualResearchAssistant": "antares_devkit.filters.virtual_research_assistant"' \
+        in readme
+    assert "none to add" in readme and "| `vra_tier` | str |" in readme
+    assert summary["n_files"] == len([p for p in out.rglob("*") if p.is_file()])
+
+
+def test_vendored_core_imports_only_stdlib_and_numpy(packaged):
+    out, summary = packaged
+    vendor = out / P.MODULE / "_vendor" / "vra_filters"
+    assert P.optional_imports(vendor, summary["core_modules"]) == {}
+    for path in vendor.rglob("*.py"):  # relative imports only: it works under any parent
+        tree = ast.parse(path.read_text())
+        absolute = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                    and not n.level and (n.module or "").startswith("vra_filters")]
+        assert not absolute, (path, absolute)
+
+
+def test_closure_flags_module_level_optional_imports(tmp_path):
+    (tmp_path / "__init__.py").write_text("from . import a\n")
+    (tmp_path / "a.py").write_text("import json\nimport numpy as np\ntry:\n    import pandas\n"
+                                   "except ImportError:\n    pass\n\ndef f():\n"
+                                   "    import sklearn\n    from . import b\n")
+    (tmp_path / "b.py").write_text("import scipy.stats\n")
+    mods = ["__init__.py", "a.py", "b.py"]
+    assert P.optional_imports(tmp_path, mods) == {"a.py": ["pandas"], "b.py": ["scipy"]}
+
+
+def test_check_ran_the_samples_and_matches_the_checkout(packaged):
+    from adapters.antares.samples import devkit_locus
+
+    _, summary = packaged
+    check = summary["check"]
+    assert check["foreign_modules"] == []
+    flt = VirtualResearchAssistant()
+    names = [name for name, _, _ in P.sample_loci()]
+    assert [r["name"] for r in check["runs"]] == names
+    for run, (_, data, expected) in zip(check["runs"], P.sample_loci()):
+        assert run["status"] == expected, run
+        locus = devkit_locus(data)
+        flt.run(locus)
+        here = {k: v for k, v in locus.user_properties.items() if k.startswith("vra_")}
+        assert set(run["properties"]) == set(here)
+        for key, value in here.items():
+            if key != "vra_state":
+                assert run["properties"][key] == value, key
+
+
+def test_package_refuses_a_non_empty_outdir(tmp_path):
+    (tmp_path / "x").write_text("keep me")
+    with pytest.raises(P.PackageError, match="not empty"):
+        P.package(tmp_path, check=False)
+    assert (tmp_path / "x").read_text() == "keep me"
+
+
+def _python39_with_devkit():
+    found = P.find_python()
+    out = subprocess.run([found, "-c", "import sys, numpy; print(sys.version_info[:2] == (3, 9)"
+                          " and numpy.__version__.startswith('1.26'))"],
+                         capture_output=True, text=True)
+    return found if out.stdout.strip() == "True" else None
+
+
+def test_package_runs_on_python39_numpy126(tmp_path):
+    """The ANTARES worker environment: a fresh Python 3.9 with numpy 1.26 and the devkit."""
+    python = _python39_with_devkit()
+    if python is None:
+        pytest.skip("no Python 3.9 + numpy 1.26 interpreter with antares-devkit here "
+                    "(.venv-py39-antares, .venv-py39 or $VRA_ANTARES_PYTHON)")
+    summary = P.package(tmp_path / "pkg", python=python)
+    assert summary["check"]["python_version"].startswith("3.9")
+    assert summary["check"]["numpy"].startswith("1.26")
+    assert all(r["status"] == r["expected"] for r in summary["check"]["runs"])
