@@ -119,7 +119,7 @@ def annotation(lc: LightCurve, *, stage: str, visit: int, p_real: float, p_gal: 
     if features is not None:
         record["features"] = {k: _num(v) for k, v in features.items()}
     if oracle is not None:
-        record["oracle"] = clean(oracle)
+        record["oracle"] = oracle  # already plain JSON (oracle.annotation_fields)
     return record
 
 

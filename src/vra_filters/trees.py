@@ -651,15 +651,12 @@ class TreeEnsemble:
         table = self._path_contributions()
         out = np.zeros((x.shape[0], self.n_features))
         if self._bitmask is not None:
-            bits = self._bitmask["leaf_values"].size // self.n_trees
-            leaf_of_slot = np.full(self.n_trees * bits, 0, dtype=np.intp)
-            leaf = np.flatnonzero(self._arrays["is_leaf"].astype(bool))
-            leaf_of_slot[self._tree_id[leaf] * bits + self._leaf_rank[leaf]] = leaf
+            slot_table = self._slot_contributions
             step = 512
             xt = np.ascontiguousarray(x.T)
             for s in range(0, x.shape[0], step):
-                slots = self._exit_leaves_bitmask(xt[:, s:s + step])
-                out[s:s + step] = table[leaf_of_slot[slots]].sum(axis=0)
+                out[s:s + step] = slot_table[self._exit_leaves_bitmask(xt[:, s:s + step])].sum(
+                    axis=0)
             return out
         for i in range(x.shape[0]):  # fallback for very large trees: walk each row
             out[i] = table[self._exit_leaves_walk(x[i])].sum(axis=0)
@@ -707,6 +704,12 @@ class TreeEnsemble:
                     step[f] += expected[child] - expected[node]
                     stack.append((child, step))
         self._path_table = table
+        if self._bitmask is not None:  # the same rows, indexed like the bitmask exit slots
+            bits = self._bitmask["leaf_values"].size // self.n_trees
+            leaf_of_slot = np.zeros(self.n_trees * bits, dtype=np.intp)
+            leaf = np.flatnonzero(leaf)
+            leaf_of_slot[self._tree_id[leaf] * bits + self._leaf_rank[leaf]] = leaf
+            self._slot_contributions = table[leaf_of_slot]
         return table
 
     def metadata(self) -> dict[str, Any]:
