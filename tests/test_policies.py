@@ -73,6 +73,8 @@ def test_tiers():
     assert tier(5.0, True, math.nan, h, 60000.0, pol) == "galactic"
     assert tier(5.0, False, math.nan, h, 60000.0, pol) == "purgatory"
     assert tier(8.0, False, 50.0, h, 60015.5, pol) == "purgatory"  # undecided > 15 days
+    assert tier(8.0, False, 50.0, h, 60000.0, pol, phase=15.5) == "purgatory"  # past the window
+    assert tier(8.0, False, 50.0, h, 60000.0, pol, phase=14.5) == "fast_track"
     h.garbage = True
     assert tier(8.0, False, 50.0, h, 60000.0, pol) == "garbage"
 

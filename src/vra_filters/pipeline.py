@@ -204,8 +204,8 @@ class Pipeline:
                 hist.add_visit(rank, lc.alert_mjd)
                 hist.garbage = hist.garbage or is_garbage(hist, pol)
                 touched[key] = hist
-            the_tier = tier(rank, gal_flag, lc.context.distance_mpc, hist, lc.alert_mjd, pol) \
-                if hist.n_visits else "purgatory"
+            the_tier = tier(rank, gal_flag, lc.context.distance_mpc, hist, lc.alert_mjd, pol,
+                            phase=lc.alert_mjd - lc.t0) if hist.n_visits else "purgatory"
             real, _ = self.models.pair(stage)
             record = annotation(
                 lc, stage=stage, visit=hist.n_visits, p_real=p_real, p_gal=p_gal,

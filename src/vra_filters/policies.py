@@ -6,7 +6,8 @@ the ATLAS VRA 1.1 defaults; ``galactic.toml`` is a preset for galactic science).
 * ``garbage`` — auto-garbage fired (any visit best < 1; >= 2 visits best < 2; >= 3 visits
   mean < 3); it sticks to the object;
 * ``purgatory`` — neither garbaged nor eyeballed: below the eyeball threshold and not a
-  galactic candidate, or still undecided ``purgatory.days`` after the first score;
+  galactic candidate, or still undecided ``purgatory.days`` after the first score or after
+  phase zero;
 * ``fast_track`` — nearby host (distance < 100 Mpc) and rank >= the fast-track threshold;
 * ``extragalactic`` — rank >= the eyeball threshold;
 * ``galactic`` — galactic candidate below the eyeball threshold.
@@ -148,11 +149,14 @@ def is_garbage(history: ObjectHistory, policy: Policy) -> bool:
 
 
 def tier(rank: float, gal_flag: bool, distance_mpc: float, history: ObjectHistory,
-         mjd: float, policy: Policy) -> str:
-    """The eyeball tier of an alert whose visit has already been added to ``history``."""
+         mjd: float, policy: Policy, phase: float = 0.0) -> str:
+    """The eyeball tier of an alert whose visit has already been added to ``history``.
+
+    An object is undecided for the longer of: days since its first score, and its phase (days
+    since phase zero; past +15 d the scorers are outside their training window too)."""
     if history.garbage:
         return "garbage"
-    if mjd - history.first_mjd > policy.purgatory_days:
+    if max(mjd - history.first_mjd, phase) > policy.purgatory_days:
         return "purgatory"
     if distance_mpc < policy.fast_track_distance_mpc and rank >= policy.fast_track_threshold:
         return "fast_track"
