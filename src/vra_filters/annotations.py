@@ -22,26 +22,6 @@ from .lightcurve import LightCurve
 EXPLAIN_TOP = 3
 
 
-def clean(value: Any) -> Any:
-    """A JSON-safe copy: NaN -> None, +-inf -> "inf"/"-inf", numpy scalars -> Python."""
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if math.isnan(v):
-            return None
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return v
-    return value
-
-
 def _num(v: float) -> Any:
     """A float field for JSON: NaN -> None, infinities -> "inf"/"-inf"."""
     v = float(v)
