@@ -19,9 +19,7 @@ with warnings.catch_warnings():  # the devkit's own pydantic deprecations, at im
     warnings.simplefilter("ignore", DeprecationWarning)
     pytest.importorskip("antares_devkit.models")
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]  # on sys.path via conftest.py
 
 from adapters.antares import package as P  # noqa: E402
 from adapters.antares.filter import VirtualResearchAssistant  # noqa: E402

@@ -32,16 +32,6 @@ PROB_TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
-def ref():
-    return R.load_arrays()
-
-
-@pytest.fixture(scope="module")
-def lcs(ref):
-    return R.reference_lightcurves(ref)
-
-
-@pytest.fixture(scope="module")
 def oracles():
     cache = {}
 

@@ -18,21 +18,11 @@ from vra_filters.oracle import taxonomy as T
 HAVE_LITERT = importlib.util.find_spec("ai_edge_litert") is not None
 HAVE_TF = importlib.util.find_spec("tensorflow") is not None
 needs_litert = pytest.mark.skipif(not HAVE_LITERT, reason="ai-edge-litert is not installed "
-                                  "(pip install 'vra-filters[oracle]')")
+                                  "(pip install ai-edge-litert)")
 needs_tf = pytest.mark.skipif(not HAVE_TF, reason="tensorflow is not installed "
                               "(pip install tensorflow-cpu)")
 
 KEYS = {"elasticc": "elasticc_f1", "elasticc-lite": "lite_f1"}
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return R.load_arrays()
-
-
-@pytest.fixture(scope="module")
-def lcs(ref):
-    return R.reference_lightcurves(ref)
 
 
 def _probs(results):
