@@ -156,7 +156,7 @@ class Pipeline:
                 seen[key] = j
                 fresh.append(j)
 
-        plan = self._plan(lcs, fresh, histories)
+        new_visits, stages = self._plan(lcs, fresh, histories)
         clock = time.perf_counter()
         self._fill_ebv([lcs[j] for j in fresh])
         clock = self._tick("ebv", clock)
@@ -167,29 +167,29 @@ class Pipeline:
 
         new_alerts = []
         touched: Dict[Tuple[str, str], ObjectHistory] = {}
+        # Scores per fresh alert k (row fresh[k] of the feature matrices).
+        p_real = np.full(len(fresh), np.nan)
+        p_gal = np.full(len(fresh), np.nan)
+        why: List[str] = [""] * len(fresh)
         for stage in ("day1", "dayN"):
-            rows = [k for k, (_, st, _) in enumerate(plan) if st == stage]
+            rows = [k for k, st in enumerate(stages) if st == stage]
             if not rows:
                 continue
-            matrix = feats.day1 if stage == "day1" else feats.dayN
-            X = matrix[[fresh[k] for k in rows]]
+            X = self._matrix(feats, stage)[[fresh[k] for k in rows]]
             real, gal = self.models.pair(stage)
-            p_real = real.predict_proba(X)[:, 1]
-            p_gal = gal.predict_proba(X)[:, 1]
+            p_real[rows] = real.predict_proba(X)[:, 1]
+            p_gal[rows] = gal.predict_proba(X)[:, 1]
             effect = real.contributions(X) - gal.contributions(X)
-            why = explanations(real.feature_names, X, effect)
-            for r, k in enumerate(rows):
-                plan[k] = plan[k][:2] + ((float(p_real[r]), float(p_gal[r]), X[r], why[r]),)
+            for k, line in zip(rows, explanations(real.feature_names, X, effect)):
+                why[k] = line
 
         clock = self._tick("scorers", clock)
-        p_all = np.array([p[2][:2] for p in plan], dtype=float).reshape(-1, 2)
-        scores = vra_score(p_all[:, 0], p_all[:, 1], self.policy.vra_f)
-        gal_cand = galactic_candidate(p_all[:, 0], p_all[:, 1], self.policy.gal_f,
-                                      self.policy.gal_radius)
+        scores = vra_score(p_real, p_gal, self.policy.vra_f)
+        gal_cand = galactic_candidate(p_real, p_gal, self.policy.gal_f, self.policy.gal_radius)
         pol = self.policy
         for k, j in enumerate(fresh):
             lc = lcs[j]
-            new_visit, stage, (p_real, p_gal, x, why) = plan[k]
+            new_visit, stage = new_visits[k], stages[k]
             if stage == "dayN" and feats.dayN_empty[j]:
                 results[todo[j]] = Skip(_source(lc), "no point in the day-N window "
                                         "[-5, 15) days around phase zero")
@@ -206,14 +206,16 @@ class Pipeline:
                 touched[key] = hist
             the_tier = tier(rank, gal_flag, lc.context.distance_mpc, hist, lc.alert_mjd, pol,
                             phase=lc.alert_mjd - lc.t0) if hist.n_visits else "purgatory"
-            real, _ = self.models.pair(stage)
+            features = None
+            if self.with_features:
+                names = self.models.pair(stage)[0].feature_names
+                features = dict(zip(names, self._matrix(feats, stage)[j].tolist()))
             record = annotation(
-                lc, stage=stage, visit=hist.n_visits, p_real=p_real, p_gal=p_gal,
+                lc, stage=stage, visit=hist.n_visits, p_real=p_real[k], p_gal=p_gal[k],
                 vra_score=score, rank=rank, galactic=gal_flag, tier=the_tier,
                 status="new" if new_visit else "out_of_order",
-                models=self._provenance[stage], explanation=why, policy=pol.name,
-                features=dict(zip(real.feature_names, x.tolist())) if self.with_features
-                else None,
+                models=self._provenance[stage], explanation=why[k], policy=pol.name,
+                features=features,
                 oracle=oracle_blocks[k] if oracle_blocks is not None else None)
             results[todo[j]] = record
             new_alerts.append((lc.survey, lc.object_id, lc.alert_id, lc.alert_mjd,
@@ -229,18 +231,23 @@ class Pipeline:
         self._tick("state", clock)
         return results  # type: ignore[return-value]
 
+    @staticmethod
+    def _matrix(feats: F.VRAFeatures, stage: str) -> np.ndarray:
+        return feats.day1 if stage == "day1" else feats.dayN
+
     def _tick(self, stage: str, since: float) -> float:
         now = time.perf_counter()
         self.timings[stage] += now - since
         return now
 
     def _plan(self, lcs: List[LightCurve], fresh: List[int],
-              histories: Dict[Tuple[str, str], ObjectHistory]) -> List[tuple]:
-        """(new visit?, stage, placeholder) per fresh alert, walking them in delivery order:
-        the first visit of an object (on its first night) uses the day-1 scorers."""
+              histories: Dict[Tuple[str, str], ObjectHistory]) -> Tuple[List[bool], List[str]]:
+        """Whether each fresh alert is a new visit, and its stage, walking the alerts in
+        delivery order: the first visit of an object (on its first night) uses day 1."""
         n_visits = {k: h.n_visits for k, h in histories.items()}
         last = {k: h.last_mjd for k, h in histories.items()}
-        plan = []
+        new_visits: List[bool] = []
+        stages: List[str] = []
         for j in fresh:
             lc = lcs[j]
             key = (lc.survey, lc.object_id)
@@ -251,8 +258,9 @@ class Pipeline:
             if new:
                 n_visits[key] = visits + 1
                 last[key] = lc.alert_mjd
-            plan.append((new, stage, (math.nan, math.nan, None, "")))
-        return plan
+            new_visits.append(new)
+            stages.append(stage)
+        return new_visits, stages
 
     def _fill_ebv(self, lcs: List[LightCurve]) -> None:
         missing = [lc for lc in lcs if math.isnan(lc.context.ebv)]
