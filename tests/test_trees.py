@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vra_filters.cli_model import predict_csv
 from vra_filters.registry import load_trees
 from vra_filters.trees import (
     ModelFormatError,
     ModelIntegrityError,
     TreeEnsemble,
-    predict_csv,
 )
 
 DATA = Path(__file__).parent / "data"
