@@ -18,6 +18,12 @@ Prints median and p99 per locus (and divided by the locus size) against the Rubi
 1 ms for loci of <= 100 alerts), with the mean time of each stage::
 
     python benchmarks/bench_antares.py [--repeat 500] [--json]
+
+It imports the installed ``vra_filters`` and ``vra_antares`` (``pip install -e '.[test]'``).
+The figures in adapters/vra_antares/README.md are from the ANTARES worker environment, Python
+3.9 + numpy 1.26 (``tests/run.sh`` makes that virtualenv, ``.venv-py39``)::
+
+    .venv-py39/bin/python benchmarks/bench_antares.py
 """
 
 from __future__ import annotations
@@ -33,8 +39,6 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(1, str(ROOT / "src"))
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
@@ -44,10 +48,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import antares_devkit  # noqa: E402, F401
 
-from adapters.antares import _core  # noqa: E402
-from adapters.antares.filter import VirtualResearchAssistant  # noqa: E402
-from adapters.antares.locus import locus_lightcurve  # noqa: E402
-from adapters.antares.samples import devkit_locus, first_alerts, read_loci  # noqa: E402
+from vra_antares import _core  # noqa: E402
+from vra_antares.filter import VirtualResearchAssistant  # noqa: E402
+from vra_antares.locus import locus_lightcurve  # noqa: E402
+from vra_antares.samples import devkit_locus, first_alerts, read_loci  # noqa: E402
 
 ANT = ROOT / "tests" / "data" / "antares"
 SIZES = (1, 10, 100, 3959)

@@ -1,16 +1,9 @@
-"""Shared test set-up: the repository root on sys.path (the broker adapters live in
-``adapters/``, outside the installed package) and the ORACLE reference data, loaded once."""
+"""Shared test set-up: the ORACLE reference data, loaded once. (The broker adapters are
+installed packages, ``vra_antares`` ..., like the core: nothing here touches ``sys.path``.)"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The ANTARES filter (adapters/antares) on real loci with the real antares-devkit, offline.
+"""The ANTARES filter (adapters/vra_antares) on real loci with the real devkit, offline.
 
 Loci: the devkit's own samples (1 and 3,959 ZTF alerts, upper limits included), the real
 ANTARES LSST alert, and LSST loci built from the real Rubin alerts of tests/data/rubin
@@ -25,12 +25,12 @@ with warnings.catch_warnings():  # the devkit's own pydantic deprecations, at im
     warnings.simplefilter("ignore", DeprecationWarning)
     pytest.importorskip("antares_devkit.models")
 
-ROOT = Path(__file__).resolve().parents[1]  # on sys.path via conftest.py
+ROOT = Path(__file__).resolve().parents[1]
 
-from adapters.antares import cli as acli  # noqa: E402
-from adapters.antares import filter as afilter  # noqa: E402
-from adapters.antares.locus import catalog_context, locus_lightcurve  # noqa: E402
-from adapters.antares.samples import devkit_locus, first_alerts, read_loci  # noqa: E402
+from vra_antares import cli as acli  # noqa: E402
+from vra_antares import filter as afilter  # noqa: E402
+from vra_antares.locus import catalog_context, locus_lightcurve  # noqa: E402
+from vra_antares.samples import devkit_locus, first_alerts, read_loci  # noqa: E402
 
 from vra_filters.oracle import Oracle  # noqa: E402
 from vra_filters.pipeline import Pipeline  # noqa: E402
@@ -162,18 +162,17 @@ def test_runs_with_numpy_alone():
     """Importing and running the filter loads no ML runtime, pickle-based model or pandas
     object beyond what the devkit itself imports."""
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import sys;"
         "from antares_devkit.models import DevKitLocus;"
         "before = set(sys.modules);"
-        "from adapters.antares.filter import VirtualResearchAssistant as F;"
-        "from adapters.antares.samples import read_loci, devkit_locus;"
-        "f = F(); r = f.run(devkit_locus(read_loci(sys.argv[2])[0]));"
+        "from vra_antares.filter import VirtualResearchAssistant as F;"
+        "from vra_antares.samples import read_loci, devkit_locus;"
+        "f = F(); r = f.run(devkit_locus(read_loci(sys.argv[1])[0]));"
         "assert r.status == 'Succeeded', r;"
         "bad = ('sklearn', 'tensorflow', 'tflite_runtime', 'ai_edge_litert', 'onnxruntime',"
         " 'torch', 'joblib', 'xgboost', 'pyarrow', 'fastavro');"
         "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in bad))")
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT),
-                          str(ANT / "devkit_small_locus.json")],
+    out = subprocess.run([sys.executable, "-c", code, str(ANT / "devkit_small_locus.json")],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

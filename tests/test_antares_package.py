@@ -11,7 +11,6 @@ import ast
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -19,10 +18,9 @@ with warnings.catch_warnings():  # the devkit's own pydantic deprecations, at im
     warnings.simplefilter("ignore", DeprecationWarning)
     pytest.importorskip("antares_devkit.models")
 
-ROOT = Path(__file__).resolve().parents[1]  # on sys.path via conftest.py
-
-from adapters.antares import package as P  # noqa: E402
-from adapters.antares.filter import VirtualResearchAssistant  # noqa: E402
+from vra_antares import package as P  # noqa: E402
+from vra_antares import vendoring as V  # noqa: E402
+from vra_antares.filter import VirtualResearchAssistant  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +41,10 @@ def test_package_layout(packaged):
         assert (mod / rel).is_file(), rel
     variant = VirtualResearchAssistant.ORACLE_VARIANT.split("-")[1]
     assert (mod / f"models/oracle/bts/weights_f1.{variant}.npz").is_file()
-    # nothing the filter cannot use: no LiteRT/TensorFlow code, no .tflite, no pickles, no CLI
+    # nothing the filter cannot use: no maintainer code, no .tflite, no pickles, no CLI
     names = {p.name for p in mod.rglob("*")}
-    assert not names & {"tflite.py", "keras_model.py", "training.py", "cli.py", "package.py"}
+    assert not names & {"keras_model.py", "training.py", "reference.py", "bench.py", "cli.py",
+                        "package.py", "vendoring.py", "samples.py"}
     assert not [p for p in mod.rglob("*") if p.suffix in (".tflite", ".pkl", ".pickle",
                                                            ".joblib", ".h5")]
     readme = (out / "README.md").read_text()
@@ -58,12 +57,46 @@ def test_package_layout(packaged):
 def test_vendored_core_imports_only_stdlib_and_numpy(packaged):
     out, summary = packaged
     vendor = out / P.MODULE / "_vendor" / "vra_filters"
-    assert P.optional_imports(vendor, summary["core_modules"]) == {}
+    assert sorted(p.relative_to(vendor).as_posix() for p in vendor.rglob("*.py")) == \
+        summary["core_modules"]
+    assert V.optional_imports(vendor, summary["core_modules"]) == {}
+    assert V.foreign_imports(vendor, summary["core_modules"]) == {}
     for path in vendor.rglob("*.py"):  # relative imports only: it works under any parent
         tree = ast.parse(path.read_text())
         absolute = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
                     and not n.level and (n.module or "").startswith("vra_filters")]
         assert not absolute, (path, absolute)
+    # what is imported lazily is reported; no maintainer-only code (Keras, training) in it
+    lazy = {n for names in summary["lazy_imports"].values() for n in names}
+    assert "tensorflow" not in lazy and "vra_dev" not in lazy, summary["lazy_imports"]
+
+
+def _tree(root, files):
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def test_closure_follows_the_filters_imports_only(tmp_path):
+    """From what the adapter files import, through relative imports at module level and
+    inside functions (and absolute ``vra_filters`` ones), parent packages included; modules
+    nothing reaches are left out without being listed anywhere."""
+    core = tmp_path / "vra_filters"
+    _tree(core, {
+        "__init__.py": "", "a.py": "from .sub import b\n\ndef f():\n    from . import c\n",
+        "sub/__init__.py": "", "sub/b.py": "import json\n", "c.py": "from .sub.d import x\n",
+        "sub/d.py": "x = 1\n", "unused.py": "import tensorflow\n",
+        "pkg/__init__.py": "", "pkg/leaf.py": "import math\n",
+    })
+    adapter = tmp_path / "filter.py"
+    adapter.write_text("import numpy\nfrom vra_filters import a\n"
+                       "from vra_filters.pkg.leaf import something\n")
+    entry = V.entry_modules([adapter], core)
+    assert entry == ["__init__.py", "a.py", "pkg/__init__.py", "pkg/leaf.py"]
+    assert V.closure(entry, core) == ["__init__.py", "a.py", "c.py", "pkg/__init__.py",
+                                      "pkg/leaf.py", "sub/__init__.py", "sub/b.py", "sub/d.py"]
+    modules, lazy = V.vendored_modules([adapter], core)
+    assert "unused.py" not in modules and lazy == {}
 
 
 def test_closure_flags_module_level_optional_imports(tmp_path):
@@ -73,11 +106,27 @@ def test_closure_flags_module_level_optional_imports(tmp_path):
                                    "    import sklearn\n    from . import b\n")
     (tmp_path / "b.py").write_text("import scipy.stats\n")
     mods = ["__init__.py", "a.py", "b.py"]
-    assert P.optional_imports(tmp_path, mods) == {"a.py": ["pandas"], "b.py": ["scipy"]}
+    assert V.optional_imports(tmp_path, mods) == {"a.py": ["pandas"], "b.py": ["scipy"]}
+    assert V.lazy_imports(tmp_path, mods) == {"a.py": ["sklearn"]}
+
+
+def test_vendoring_fails_loudly_naming_the_module(tmp_path):
+    core = tmp_path / "vra_filters"
+    _tree(core, {"__init__.py": "", "a.py": "def f():\n    from . import b\n",
+                 "b.py": "import pandas\n\ndef g():\n    import vra_antares.cli\n"})
+    adapter = tmp_path / "filter.py"
+    adapter.write_text("from vra_filters import a\n")
+    with pytest.raises(V.VendoringError) as err:
+        V.vendored_modules([adapter], core)
+    assert "b.py imports pandas at module level" in str(err.value)
+    assert "b.py imports vra_antares" in str(err.value)
+    adapter.write_text("from vra_filters.missing import x\n")
+    with pytest.raises(V.VendoringError, match="vra_filters.missing"):
+        V.vendored_modules([adapter], core)
 
 
 def test_check_ran_the_samples_and_matches_the_checkout(packaged):
-    from adapters.antares.samples import devkit_locus
+    from vra_antares.samples import devkit_locus
 
     _, summary = packaged
     check = summary["check"]

@@ -5,25 +5,24 @@ and will not ``pip install vra_filters``, so the module is self-contained:
 
 * ``filter.py``, ``locus.py``, ``_core.py`` of this adapter and a generated ``__init__.py``
   exporting the filter class (the devkit imports the module and takes the class by name);
-* ``_vendor/vra_filters``: the core modules the filter imports (their import closure, found by
-  reading the imports), which must import nothing but the standard library and numpy at module
-  level (checked; anything else is an error naming the module), plus the data they read (the
-  SFD dust map, the policy presets);
+* ``_vendor/vra_filters``: the core modules the filter's files reach through imports and nothing
+  else (:mod:`.vendoring`; no list of modules to leave out), which must import nothing but the
+  standard library and numpy at module level (checked; anything else is an error naming the
+  module), plus the data they read;
 * ``models/``: the VRA trees of the filter's family and the ORACLE numpy weights it loads, each
   with its licence, model card and manifest;
 * ``README.md`` for the ANTARES team (registration line, dependencies, files and sha256,
   licences, the check below) and ``CHECK.json``.
 
 The check runs a fresh interpreter (``python -I``; Python 3.9 + numpy 1.26 by default) whose
-import path holds OUTDIR and the interpreter's site-packages but in which ``vra_filters`` and
-``adapters`` cannot be imported (and which writes no bytecode into OUTDIR), imports the module
-and runs the filter on the sample loci of ``tests/data/antares``: each must end with the status
-expected of it, never ``Errored``.
+import path holds OUTDIR and the interpreter's site-packages but in which ``vra_filters``,
+``vra_dev`` and the adapters cannot be imported (and which writes no bytecode into OUTDIR),
+imports the module and runs the filter on the sample loci of ``tests/data/antares``: each must
+end with the status expected of it, never ``Errored``.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -31,9 +30,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import _core
+from . import _core, vendoring
 
 MODULE = "virtual_research_assistant"
 CLASS = "VirtualResearchAssistant"
@@ -41,14 +40,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 #: Adapter files that make up the devkit module (cli, package, samples are tools, not shipped).
 ADAPTER_FILES = ("filter.py", "locus.py", "_core.py")
-#: Core modules the filter's imports start from (what ``_core.py`` imports).
-CORE_ENTRY = ("__init__.py", "dust.py", "oracle/__init__.py", "pipeline.py", "policies.py",
-              "state.py", "trees.py", "lightcurve.py", "readers/__init__.py", "readers/rubin.py",
-              "readers/ztf.py", "registry.py")
-#: Reached only through lazy imports of runtimes the filter never uses (TensorFlow, LiteRT,
-#: training code, benchmarks, command line).
-CORE_EXCLUDED = frozenset({"cli.py", "demo.py", "bench.py", "oracle/bench.py", "oracle/tflite.py",
-                           "oracle/keras_model.py", "oracle/training.py", "oracle/reference.py"})
 #: Core data folders the vendored modules read.
 CORE_DATA = ("data/dust", "data/policy")
 #: Sample loci of the check: (name, file in tests/data/antares, locus index, expected status).
@@ -59,7 +50,6 @@ SAMPLES = (
     ("LSST 346 alerts + forced photometry", "lsst_loci_from_rubin.json.gz", 0, "Succeeded"),
     ("LSST 17 alerts", "lsst_loci_from_rubin.json.gz", 1, "Succeeded"),
 )
-ALLOWED_THIRD_PARTY = frozenset({"numpy"})
 
 
 class PackageError(RuntimeError):
@@ -74,100 +64,15 @@ def core_root() -> Path:
     return Path(_core.vra_filters.__file__).resolve().parent
 
 
-def core_closure(root: Optional[Path] = None) -> List[str]:
-    """Core modules (paths relative to the core package) reachable from :data:`CORE_ENTRY`
-    through relative imports, module level or inside functions, minus :data:`CORE_EXCLUDED`."""
+def core_modules(root: Optional[Path] = None) -> Tuple[List[str], Dict[str, List[str]]]:
+    """The core modules the filter's files reach (paths below the core package) and the
+    libraries some of them import lazily; :class:`PackageError` when one imports more than
+    numpy and the standard library at module level (see :mod:`.vendoring`)."""
     root = root or core_root()
-    todo = list(CORE_ENTRY)
-    seen: Set[str] = set()
-    while todo:
-        rel = todo.pop()
-        if rel in seen or rel in CORE_EXCLUDED:
-            continue
-        if not (root / rel).is_file():
-            raise PackageError(f"core module {rel} not found in {root}")
-        seen.add(rel)
-        for target in _relative_imports(root, rel):
-            if target not in seen:
-                todo.append(target)
-    return sorted(seen)
-
-
-def _relative_imports(root: Path, rel: str) -> List[str]:
-    tree = ast.parse((root / rel).read_text(encoding="utf-8"))
-    package = Path(rel).parent
-    found = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.ImportFrom) and node.level):
-            continue
-        base = package
-        for _ in range(node.level - 1):
-            base = base.parent
-        parts = node.module.split(".") if node.module else []
-        target = base.joinpath(*parts) if parts else base
-        names = [a.name for a in node.names]
-        module = _module_file(root, target)
-        if module:
-            found.append(module)
-        for name in names:  # ``from . import x`` / ``from .pkg import submodule``
-            sub = _module_file(root, target / name)
-            if sub:
-                found.append(sub)
-    return found
-
-
-def _module_file(root: Path, target: Path) -> Optional[str]:
-    if (root / target).with_suffix(".py").is_file():
-        return target.with_suffix(".py").as_posix()
-    if (root / target / "__init__.py").is_file():
-        return (target / "__init__.py").as_posix()
-    return None
-
-
-def module_level_imports(path: Path) -> List[str]:
-    """Top-level names of the absolute imports a module runs when it is imported (imports
-    inside functions excluded; ``try``/``if`` blocks at module level included)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names: List[str] = []
-
-    def visit(body: Sequence[ast.stmt]) -> None:
-        for node in body:
-            if isinstance(node, ast.Import):
-                names.extend(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-                names.append(node.module.split(".")[0])
-            elif isinstance(node, (ast.If, ast.Try, ast.With)):
-                for field in ("body", "orelse", "finalbody"):
-                    visit(getattr(node, field, []) or [])
-                for handler in getattr(node, "handlers", []) or []:
-                    visit(handler.body)
-    visit(tree.body)
-    return names
-
-
-def _stdlib() -> frozenset:
-    names = getattr(sys, "stdlib_module_names", None)
-    if names:
-        return frozenset(names)
-    # Python 3.9 has no list: the standard modules the core may use.
-    return frozenset("""__future__ abc argparse ast base64 binascii bisect collections contextlib
-        copy csv dataclasses datetime enum functools gzip hashlib heapq importlib io itertools
-        json logging math numbers operator os pathlib platform random re shutil sqlite3
-        statistics string struct subprocess sys tempfile textwrap threading time traceback types
-        typing uuid warnings zipfile zlib""".split())
-
-
-def optional_imports(root: Path, modules: Sequence[str]) -> Dict[str, List[str]]:
-    """Modules of the closure importing something besides the standard library and numpy at
-    module level (they would break on an ANTARES worker): ``{module: [names]}``."""
-    stdlib = _stdlib()
-    bad = {}
-    for rel in modules:
-        names = sorted({n for n in module_level_imports(root / rel)
-                        if n not in stdlib and n not in ALLOWED_THIRD_PARTY})
-        if names:
-            bad[rel] = names
-    return bad
+    try:
+        return vendoring.vendored_modules([HERE / name for name in ADAPTER_FILES], root)
+    except vendoring.VendoringError as exc:
+        raise PackageError(str(exc)) from None
 
 
 def model_files(models: Path, family: str, oracle_models: Dict[str, str],
@@ -205,11 +110,7 @@ def package(outdir: Path, python: Optional[str] = None, check: bool = True,
             raise PackageError(f"{outdir} exists and is not empty (use --force to replace it)")
         shutil.rmtree(outdir)
     root = core_root()
-    modules = core_closure(root)
-    bad = optional_imports(root, modules)
-    if bad:
-        listed = "; ".join(f"{m}: {', '.join(n)}" for m, n in sorted(bad.items()))
-        raise PackageError("core modules import more than numpy at module level: " + listed)
+    modules, lazy = core_modules(root)
     module_dir = outdir / MODULE
     vendor = module_dir / "_vendor" / "vra_filters"
     written: List[Path] = []
@@ -235,7 +136,7 @@ def package(outdir: Path, python: Optional[str] = None, check: bool = True,
         put(src, module_dir / "models" / src.relative_to(models))
     summary: Dict[str, Any] = {
         "outdir": str(outdir), "module": MODULE, "class": CLASS,
-        "core_modules": modules, "n_files": 0, "bytes": 0,
+        "core_modules": modules, "lazy_imports": lazy, "n_files": 0, "bytes": 0,
     }
     if check:
         summary["check"] = run_check(outdir, python)
@@ -277,7 +178,7 @@ import importlib.abc, json, sys, time
 class Block(importlib.abc.MetaPathFinder):
     """vra_filters / adapters must come from the package: here they are not installed."""
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("vra_filters", "adapters"):
+        if name.split(".")[0] in ("vra_filters", "vra_antares", "vra_dev", "adapters"):
             raise ModuleNotFoundError(f"No module named {name!r} (blocked: the package must "
                                       "be self-contained)", name=name)
         return None
@@ -304,7 +205,8 @@ for name, data, expected in samples:
                  "ms": ms, "tags": sorted(locus.tags),
                  "properties": {k: v for k, v in locus.user_properties.items()
                                 if k.startswith("vra_")}})
-outside = sorted(m for m in sys.modules if m.split(".")[0] in ("vra_filters", "adapters"))
+outside = sorted(m for m in sys.modules
+                 if m.split(".")[0] in ("vra_filters", "vra_antares", "vra_dev", "adapters"))
 print(json.dumps({"python": sys.executable, "python_version": sys.version.split()[0],
                   "numpy": numpy.__version__, "devkit": version("antares-devkit"),
                   "setup_ms": setup_ms, "runs": runs, "foreign_modules": outside}))
@@ -415,7 +317,18 @@ def readme(outdir: Path, written: Sequence[Path], summary: Dict[str, Any], flt: 
         model_mb=model_bytes / 1e6,
         module=MODULE, cls=CLASS, version=_core.vra_filters.__version__, props=props,
         tags=tags, files="\n".join(rows), check=check_text,
-        n_core=len(summary["core_modules"]), slack=flt.SLACK_CHANNEL)
+        n_core=len(summary["core_modules"]), slack=flt.SLACK_CHANNEL,
+        lazy=lazy_text(summary.get("lazy_imports") or {}))
+
+
+def lazy_text(lazy: Dict[str, List[str]]) -> str:
+    """One sentence on the libraries vendored modules import inside functions only."""
+    if not lazy:
+        return "No vendored module imports any other library, not even inside a function."
+    names = sorted({n for found in lazy.values() for n in found})
+    where = ", ".join(f"`{m}`" for m in sorted(lazy))
+    return (f"Other libraries ({', '.join(names)}) are imported only inside functions the "
+            f"filter never calls (in {where}: file readers, optional runtimes).")
 
 
 README_TEMPLATE = """# `{cls}`: VRA scores and ORACLE classes for ANTARES
@@ -433,6 +346,7 @@ the ORACLE hierarchical GRU classifier (ELAsTiCC model for LSST, ZTF BTS model f
    `"{cls}": "antares_devkit.filters.{module}",`
 3. Dependencies: **none to add**. At run time it imports the standard library and numpy only
    (no scikit-learn, TensorFlow, ONNX or pickles); it runs on Python 3.9 with numpy 1.26.
+   {lazy}
 4. The package data (`models/**`, `_vendor/vra_filters/data/**`: `.npz`, `.json`, `.fits`,
    `.toml`, `.md`, licences) must stay in the built wheel (pdm-backend includes it).
 
