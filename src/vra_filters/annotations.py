@@ -4,19 +4,23 @@ Fields: object/alert ids, survey, MJD, visit number, phase, stage (day1/dayN), p
 ``vra_score`` (eq. 2 of the model's probabilities), ``rank`` (after policies, e.g. 10 for a
 TNS match), the galactic flag, the tier, the feature set (values with ``with_features``), a
 one-line explanation, the E(B-V) used and where it came from, and name/version/sha256 of each
-model. Values are plain Python types; NaN becomes ``null`` and infinities the strings
-``"inf"``/``"-inf"`` so every line is valid JSON.
+model, the policy name and ``settings``: the fingerprint of every model file and setting that
+made the numbers (:attr:`vra_filters.Scorer.fingerprint`; ``Scorer.settings`` spells it out).
+Values are plain Python types; NaN becomes ``null`` and infinities the strings ``"inf"``/``"-inf"``
+so every line is valid JSON.
+
+A :class:`Sink` receives annotations (``write``/``flush``/``close``): :class:`JsonLinesSink`
+writes JSON lines; the broker adapters implement their own.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any, Dict, List, Optional, Sequence, TextIO
+from dataclasses import dataclass, field, fields
+from typing import IO, Any, Dict, List, Optional, Protocol, Sequence
 
 import numpy as np
-
-from .lightcurve import LightCurve
 
 #: How many features the explanation names.
 EXPLAIN_TOP = 3
@@ -65,48 +69,128 @@ def explanations(names: Sequence[str], X: np.ndarray, effect: np.ndarray,
     return lines
 
 
-def annotation(lc: LightCurve, *, stage: str, visit: int, p_real: float, p_gal: float,
-               vra_score: float, rank: float, galactic: bool, tier: str, status: str,
-               models: Dict[str, Dict[str, str]], explanation: str, policy: str,
-               features: Optional[Dict[str, float]] = None,
-               oracle: Optional[dict] = None) -> Dict[str, Any]:
-    """The record of one scored alert (see the module docstring); every value JSON-safe."""
-    ctx = lc.context
-    ebv = _num(ctx.ebv)
-    record: Dict[str, Any] = {
-        "object_id": lc.object_id,
-        "alert_id": lc.alert_id,
-        "survey": lc.survey,
-        "mjd": _num(lc.alert_mjd),
-        "visit": int(visit),
-        "phase": _num(lc.alert_mjd - lc.t0),
-        "stage": stage,
-        "p_real": float(p_real),
-        "p_gal": float(p_gal),
-        "vra_score": float(vra_score),
-        "rank": float(rank),
-        "galactic": bool(galactic),
-        "tier": tier,
-        "status": status,
-        "tns_name": ctx.tns_name or None,
-        "ebv": ebv,
-        "ebv_source": ctx.ebv_source or ("alert" if ebv is not None else "none"),
-        "feature_set": stage,
-        "explanation": explanation,
-        "models": models,
-        "policy": policy,
-    }
-    if features is not None:
-        record["features"] = {k: _num(v) for k, v in features.items()}
-    if oracle is not None:
-        record["oracle"] = oracle  # already plain JSON (oracle.annotation_fields)
-    return record
+STATUSES = ("new", "out_of_order", "duplicate", "rescored")
 
 
-def write_jsonl(records, out: TextIO) -> int:
-    """Write annotation records as JSON lines; returns how many were written."""
-    n = 0
-    for record in records:
-        out.write(json.dumps(record, allow_nan=False) + "\n")
-        n += 1
-    return n
+@dataclass
+class Annotation:
+    """The record of one scored alert (see the module docstring).
+
+    ``status``: ``new`` (a new visit), ``out_of_order`` (not newer than the object's last
+    visit: scored, no visit counted), ``duplicate`` (re-delivered: the stored record of the
+    same alert, made by the same models and settings) or ``rescored`` (re-delivered, but made
+    with other settings before: scored again, no visit counted).
+    """
+
+    object_id: str
+    alert_id: str
+    survey: str
+    mjd: Optional[float]
+    visit: int
+    phase: Optional[float]
+    stage: str
+    p_real: float
+    p_gal: float
+    vra_score: float
+    rank: float
+    galactic: bool
+    tier: str
+    status: str
+    tns_name: Optional[str]
+    ebv: Optional[float]
+    ebv_source: str
+    explanation: str
+    models: Dict[str, Dict[str, str]]
+    policy: str
+    settings: str
+    features: Optional[Dict[str, Any]] = None
+    oracle: Optional[Dict[str, Any]] = None
+    _json: Optional[str] = field(default=None, repr=False, compare=False)
+
+    @property
+    def key(self):
+        return (self.survey, self.object_id, self.alert_id)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-safe dict (``feature_set`` repeats ``stage`` for readers of older output)."""
+        out: Dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "_json":
+                continue
+            value = getattr(self, f.name)
+            if f.name in ("features", "oracle") and value is None:
+                continue
+            out[f.name] = value
+        out["feature_set"] = self.stage
+        return out
+
+    def to_json(self) -> str:
+        """One JSON line (no NaN), computed once per annotation."""
+        if self._json is None:
+            self._json = json.dumps(self.to_dict(), allow_nan=False)
+        return self._json
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any], **changes: Any) -> Annotation:
+        """An annotation from :meth:`to_dict` output (e.g. a stored record), with changes."""
+        names = {f.name for f in fields(cls)} - {"_json"}
+        values = {k: v for k, v in data.items() if k in names}
+        values.update(changes)
+        values.setdefault("settings", "")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Annotation:
+        return Annotation.from_dict(self.to_dict(), **changes)
+
+
+def make_annotation(*, object_id: str, alert_id: str, survey: str, mjd: float, t0: float,
+                    visit: int, stage: str, p_real: float, p_gal: float, vra_score: float,
+                    rank: float, galactic: bool, tier: str, status: str, tns_name: str,
+                    ebv: float, ebv_source: str, explanation: str,
+                    models: Dict[str, Dict[str, str]], policy: str, settings: str,
+                    features: Optional[Dict[str, float]] = None,
+                    oracle: Optional[dict] = None) -> Annotation:
+    """An :class:`Annotation` with every number made JSON-safe."""
+    ebv_value = _num(ebv)
+    return Annotation(
+        object_id=object_id, alert_id=alert_id, survey=survey, mjd=_num(mjd),
+        visit=int(visit), phase=_num(mjd - t0), stage=stage, p_real=float(p_real),
+        p_gal=float(p_gal), vra_score=float(vra_score), rank=float(rank),
+        galactic=bool(galactic), tier=tier, status=status, tns_name=tns_name or None,
+        ebv=ebv_value, ebv_source=ebv_source or ("alert" if ebv_value is not None else "none"),
+        explanation=explanation, models=models, policy=policy, settings=settings,
+        features=None if features is None else {k: _num(v) for k, v in features.items()},
+        oracle=oracle)
+
+
+class Sink(Protocol):  # pragma: no cover - a protocol
+    """Where annotations go: a file, a broker's annotation API, a chat channel."""
+
+    def write(self, annotation: Annotation) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLinesSink:
+    """Annotations as JSON lines on a text stream (``close`` closes it unless it is
+    stdout/stderr or ``owned=False``)."""
+
+    def __init__(self, out: IO[str], owned: bool = True) -> None:
+        self.out = out
+        self.owned = owned
+        self.count = 0
+
+    def write(self, annotation: Annotation) -> None:
+        self.out.write(annotation.to_json() + "\n")
+        self.count += 1
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def close(self) -> None:
+        import sys
+        self.flush()
+        if self.owned and self.out not in (sys.stdout, sys.stderr):
+            self.out.close()

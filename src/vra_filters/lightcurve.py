@@ -14,6 +14,7 @@ features run over a whole batch in one vectorised pass.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence
@@ -95,7 +96,9 @@ class LightCurve:
     ``t0`` is the phase zero (MJD) of the VRA features: for ATLAS the object's follow-up flag
     date (midnight UTC), for other surveys midnight of the first detection's night.
     ``alert_mjd`` is the time of the alert (its latest point); ``alert_id`` identifies the
-    alert so a re-delivery can be recognised.
+    alert so a re-delivery can be recognised. An alert that carries no id gets one derived from
+    its content (:func:`content_alert_id`: object, time, band and flux of its latest point), so
+    two different alerts never share an id and a re-delivered one keeps its own.
     """
 
     object_id: str
@@ -143,6 +146,8 @@ class LightCurve:
             self.t0 = float(np.floor(self.mjd[self.is_det][0]))
         if math.isnan(self.alert_mjd) and n:
             self.alert_mjd = float(self.mjd[-1])
+        if not self.alert_id:
+            self.alert_id = content_alert_id(self)
 
     def __len__(self) -> int:
         return len(self.mjd)
@@ -152,11 +157,28 @@ class LightCurve:
         return int(self.is_det.sum())
 
     def until(self, mjd: float, alert_id: str = "") -> LightCurve:
-        """The light curve as it was at ``mjd`` (points at or before it): replays a history."""
+        """The light curve as it was at ``mjd`` (points at or before it): replays a history.
+
+        The new light curve has a context of its own (a copy) and, unless ``alert_id`` is
+        given, an id derived from its content."""
         keep = self.mjd <= mjd
         points = {name: getattr(self, name)[keep] for name in POINT_FIELDS}
-        return replace(self, **points, alert_mjd=float(mjd),
-                       alert_id=alert_id or f"{self.object_id}@{mjd:.5f}")
+        context = replace(self.context, extra=dict(self.context.extra))
+        return replace(self, **points, context=context, alert_mjd=float(mjd), alert_id=alert_id)
+
+
+def content_alert_id(lc: LightCurve) -> str:
+    """A stable id for an alert that has none: a hash of the object id and the time, band and
+    flux (else magnitude) of the point at the alert's time (its latest detection)."""
+    parts = [lc.survey, lc.object_id, repr(float(lc.alert_mjd))]
+    if len(lc.mjd):
+        at = np.flatnonzero((lc.mjd == lc.alert_mjd) & lc.is_det)
+        if not len(at):
+            at = np.flatnonzero(lc.mjd == lc.alert_mjd)
+        i = int(at[-1]) if len(at) else len(lc.mjd) - 1
+        parts += [str(lc.band[i]), repr(float(lc.flux[i])), repr(float(lc.mag[i]))]
+    digest = hashlib.sha256("|".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return "content:" + digest[:20]
 
 
 @dataclass

@@ -1,116 +1,257 @@
-"""The state store: each object's visit history, kept across alerts and restarts (SQLite).
+"""What the core remembers of an object between alerts, and the stores that keep it.
 
-Idempotent by construction: an alert is keyed on (survey, object id, alert id), so a
-re-delivered or duplicated alert finds its earlier result instead of adding a visit; an alert
-older than the object's latest scored alert never counts as a visit either. All writes of a
-batch happen in one transaction, so a crash mid-batch leaves the store as it was.
+:class:`ObjectState` is the whole memory of one object: the policies' visit history (visits,
+first/last alert MJD, best and summed rank, the garbage flag) and the opaque per-object states
+of models that keep one (ORACLE's GRU state), by name. It has exactly one byte codec
+(:meth:`ObjectState.to_bytes` / :meth:`ObjectState.from_bytes`), used by every store: the
+SQLite store here, the in-memory store, an ANTARES locus property, a Kafka outbox.
 
-Models that keep per-object state of their own (ORACLE's incremental GRU state) store it here
-as opaque bytes under a name.
+Byte layout, version 1 (little endian, no pickle)::
+
+    b"VRAOBJ" u8 version
+    u32 n_visits, f64 first_mjd, f64 last_mjd, f64 max_rank, f64 sum_rank, u8 garbage
+    u16 len + UTF-8 survey, u16 len + UTF-8 object id
+    u16 n_models, then per model: u16 len + UTF-8 name, u32 len + bytes
+
+A store implements :class:`StateStore`: ``load`` object states by key, ``lookup`` alerts
+already scored (with the settings fingerprint that scored them) and ``commit`` a batch's
+states and annotations in one transaction, so a crash mid-batch leaves the store as it was.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
-from dataclasses import replace
+import struct
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
 from .policies import ObjectHistory
 
+Key = Tuple[str, str]
+AlertKey = Tuple[str, str, str]
+
+MAGIC = b"VRAOBJ"
+CODEC_VERSION = 1
+_HEAD = struct.Struct("<IddddB")
+
+
+class StateError(ValueError):
+    """Bytes that are not an :class:`ObjectState` of a known version, or a store that cannot
+    be used (e.g. written by an older vra_filters)."""
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    """One object's memory between alerts (see the module docstring). Immutable."""
+
+    survey: str
+    object_id: str
+    n_visits: int = 0
+    first_mjd: float = math.nan
+    last_mjd: float = -math.inf
+    max_rank: float = -math.inf
+    sum_rank: float = 0.0
+    garbage: bool = False
+    oracle: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def key(self) -> Key:
+        return (self.survey, self.object_id)
+
+    def history(self) -> ObjectHistory:
+        """A mutable working copy of the policies' part."""
+        return ObjectHistory(n_visits=self.n_visits, first_mjd=self.first_mjd,
+                             last_mjd=self.last_mjd, max_rank=self.max_rank,
+                             sum_rank=self.sum_rank, garbage=self.garbage)
+
+    @classmethod
+    def from_history(cls, survey: str, object_id: str, history: ObjectHistory,
+                     oracle: Optional[Mapping[str, bytes]] = None) -> ObjectState:
+        return cls(survey, object_id, history.n_visits, history.first_mjd, history.last_mjd,
+                   history.max_rank, history.sum_rank, bool(history.garbage),
+                   dict(oracle or {}))
+
+    # ------------------------------------------------------------------ codec
+    def to_bytes(self) -> bytes:
+        """The versioned binary form (raises :class:`StateError` for ids that are not valid
+        Unicode, e.g. a lone surrogate)."""
+        parts = [MAGIC, bytes([CODEC_VERSION]),
+                 _HEAD.pack(int(self.n_visits), self.first_mjd, self.last_mjd, self.max_rank,
+                            self.sum_rank, int(bool(self.garbage))),
+                 _text(self.survey, "survey"), _text(self.object_id, "object id"),
+                 struct.pack("<H", len(self.oracle))]
+        for name in sorted(self.oracle):
+            blob = bytes(self.oracle[name])
+            parts += [_text(name, "model state name"), struct.pack("<I", len(blob)), blob]
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, blob: Union[bytes, bytearray, memoryview]) -> ObjectState:
+        data = bytes(blob)
+        if not data.startswith(MAGIC):
+            raise StateError("not a vra_filters object state (bad magic)")
+        if len(data) < len(MAGIC) + 1 or data[len(MAGIC)] != CODEC_VERSION:
+            version = data[len(MAGIC)] if len(data) > len(MAGIC) else None
+            raise StateError(f"object state codec version {version} is not supported "
+                             f"(this vra_filters reads version {CODEC_VERSION})")
+        reader = _Reader(data, len(MAGIC) + 1)
+        n, first, last, best, total, garbage = reader.unpack(_HEAD)
+        survey = reader.text()
+        object_id = reader.text()
+        (n_models,) = reader.unpack(_U16)
+        oracle = {}
+        for _ in range(n_models):
+            name = reader.text()
+            (size,) = reader.unpack(_U32)
+            oracle[name] = reader.take(size)
+        if reader.pos != len(data):
+            raise StateError(f"object state has {len(data) - reader.pos} trailing bytes")
+        return cls(survey, object_id, n, first, last, best, total, bool(garbage), oracle)
+
+
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+
+
+def _text(value: str, what: str) -> bytes:
+    try:
+        raw = str(value).encode("utf-8")
+    except UnicodeEncodeError:
+        raise StateError(f"{what} {value!r} is not valid Unicode (lone surrogate?)") from None
+    if len(raw) > 0xFFFF:
+        raise StateError(f"{what} is longer than 65535 bytes")
+    return _U16.pack(len(raw)) + raw
+
+
+class _Reader:
+    def __init__(self, data: bytes, pos: int) -> None:
+        self.data = data
+        self.pos = pos
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise StateError("object state is truncated")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, st: struct.Struct) -> tuple:
+        return st.unpack(self.take(st.size))
+
+    def text(self) -> str:
+        (n,) = self.unpack(_U16)
+        try:
+            return self.take(n).decode("utf-8")
+        except UnicodeDecodeError:
+            raise StateError("object state holds a string that is not UTF-8") from None
+
+
+# ---------------------------------------------------------------------------------- stores
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    """An alert already scored: the settings fingerprint that scored it and its annotation."""
+
+    settings: str
+    annotation: Dict[str, Any]
+
+
+class StateStore(Protocol):  # pragma: no cover - a protocol
+    """What the stream driver needs of a store (SQLite, memory, an adapter's own)."""
+
+    def load(self, keys: Sequence[Key]) -> Dict[Key, ObjectState]: ...
+
+    def lookup(self, alerts: Sequence[AlertKey]) -> Dict[AlertKey, StoredAlert]: ...
+
+    def commit(self, states: Mapping[Key, ObjectState],
+               alerts: Iterable[Tuple[AlertKey, str, str]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
-    survey TEXT NOT NULL, object_id TEXT NOT NULL,
-    n_visits INTEGER NOT NULL, first_mjd REAL, last_mjd REAL,
-    max_rank REAL, sum_rank REAL, garbage INTEGER NOT NULL,
+    survey TEXT NOT NULL, object_id TEXT NOT NULL, state BLOB NOT NULL,
     PRIMARY KEY (survey, object_id));
 CREATE TABLE IF NOT EXISTS alerts (
     survey TEXT NOT NULL, object_id TEXT NOT NULL, alert_id TEXT NOT NULL,
-    alert_mjd REAL, visit INTEGER, annotation TEXT NOT NULL,
+    settings TEXT NOT NULL, annotation TEXT NOT NULL,
     PRIMARY KEY (survey, object_id, alert_id));
-CREATE TABLE IF NOT EXISTS model_state (
-    survey TEXT NOT NULL, object_id TEXT NOT NULL, model TEXT NOT NULL, state BLOB,
-    PRIMARY KEY (survey, object_id, model));
 """
-
-Key = Tuple[str, str]
-_CHUNK = 500  # SQLite's host-parameter limit is 999 on old builds
+_CHUNK = 300  # rows per IN (VALUES ...): 3 parameters each, under SQLite's old 999 limit
 
 
-class StateStore:
-    """Object histories in an SQLite file (``":memory:"`` for a throw-away store)."""
+class SQLiteStore:
+    """Object states and scored alerts in an SQLite file (``":memory:"`` for a throw-away).
+
+    Alerts are looked up by their exact key, so the cost of a new alert does not grow with
+    its object's history. A file written by an older schema is refused with the reason.
+    """
 
     def __init__(self, path: Union[str, Path] = ":memory:") -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path)
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and version != _SCHEMA_VERSION:
+            self._db.close()
+            raise StateError(f"{self.path}: state file written by another vra_filters version "
+                             f"(schema {version}, this one uses {_SCHEMA_VERSION}); move it "
+                             "away or pass --state NEW.sqlite")
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        with self._db:
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> StateStore:
+    def __enter__(self) -> SQLiteStore:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _select(self, sql: str, keys: Sequence[Key]) -> List[tuple]:
+    def _select(self, sql: str, keys: Sequence[tuple], width: int) -> List[tuple]:
         rows: List[tuple] = []
         keys = list(dict.fromkeys(keys))
+        row = "(" + ",".join("?" * width) + ")"
         for i in range(0, len(keys), _CHUNK):
             chunk = keys[i:i + _CHUNK]
-            where = "(survey, object_id) IN (VALUES " + ",".join(["(?,?)"] * len(chunk)) + ")"
+            values = "VALUES " + ",".join([row] * len(chunk))
             params = [v for k in chunk for v in k]
-            rows.extend(self._db.execute(sql.format(where=where), params).fetchall())
+            rows.extend(self._db.execute(sql.format(values=values), params).fetchall())
         return rows
 
-    def histories(self, keys: Sequence[Key]) -> Dict[Key, ObjectHistory]:
-        """The stored history of each (survey, object id) that has one."""
-        rows = self._select("SELECT survey, object_id, n_visits, first_mjd, last_mjd, max_rank, "
-                            "sum_rank, garbage FROM objects WHERE {where}", keys)
-        return {(r[0], r[1]): ObjectHistory(n_visits=r[2], first_mjd=r[3], last_mjd=r[4],
-                                            max_rank=r[5], sum_rank=r[6], garbage=bool(r[7]))
-                for r in rows}
+    def load(self, keys: Sequence[Key]) -> Dict[Key, ObjectState]:
+        rows = self._select("SELECT survey, object_id, state FROM objects "
+                            "WHERE (survey, object_id) IN ({values})", keys, 2)
+        return {(r[0], r[1]): ObjectState.from_bytes(r[2]) for r in rows}
 
-    def annotations(self, alerts: Sequence[Tuple[str, str, str]]) -> Dict[Tuple[str, str, str], dict]:
-        """Earlier results of (survey, object id, alert id) triples already scored."""
-        found: Dict[Tuple[str, str, str], dict] = {}
-        wanted = set(alerts)
-        if not wanted:
-            return found
-        keys = [(s, o) for s, o, _ in wanted]
-        for survey, object_id, alert_id, text in self._select(
-                "SELECT survey, object_id, alert_id, annotation FROM alerts WHERE {where}", keys):
-            if (survey, object_id, alert_id) in wanted:
-                found[(survey, object_id, alert_id)] = json.loads(text)
-        return found
+    def lookup(self, alerts: Sequence[AlertKey]) -> Dict[AlertKey, StoredAlert]:
+        rows = self._select("SELECT survey, object_id, alert_id, settings, annotation FROM alerts "
+                            "WHERE (survey, object_id, alert_id) IN ({values})", alerts, 3)
+        return {(r[0], r[1], r[2]): StoredAlert(r[3], json.loads(r[4])) for r in rows}
 
-    def commit(self, histories: Dict[Key, ObjectHistory],
-               alerts: Iterable[Tuple[str, str, str, float, int, dict]],
-               model_states: Iterable[Tuple[str, str, str, Optional[bytes]]] = ()) -> None:
-        """Write a batch's new visits, histories and model states in one transaction."""
+    def commit(self, states: Mapping[Key, ObjectState],
+               alerts: Iterable[Tuple[AlertKey, str, str]]) -> None:
+        """One transaction: the objects' new states and the alerts' ``(key, settings,
+        annotation JSON)`` rows (a re-scored alert replaces its earlier row)."""
         with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?)",
-                [(s, o, h.n_visits, h.first_mjd, h.last_mjd, h.max_rank, h.sum_rank,
-                  int(h.garbage)) for (s, o), h in histories.items()])
-            self._db.executemany(
-                "INSERT OR IGNORE INTO alerts VALUES (?,?,?,?,?,?)",
-                [(s, o, a, mjd, visit, json.dumps(ann, allow_nan=True))
-                 for s, o, a, mjd, visit, ann in alerts])
-            self._db.executemany("INSERT OR REPLACE INTO model_state VALUES (?,?,?,?)",
-                                 list(model_states))
-
-    def model_states(self, model: str, keys: Sequence[Key]) -> Dict[Key, bytes]:
-        rows = self._select("SELECT survey, object_id, state FROM model_state "
-                            "WHERE model='" + model.replace("'", "''") + "' AND ({where})",
-                            keys)
-        return {(r[0], r[1]): r[2] for r in rows}
+            self._db.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?)",
+                                 [(k[0], k[1], st.to_bytes()) for k, st in states.items()])
+            self._db.executemany("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?)",
+                                 [(k[0], k[1], k[2], settings, text)
+                                  for k, settings, text in alerts])
 
     def counts(self) -> Dict[str, int]:
         """Objects and alerts held (for progress reports and tests)."""
@@ -120,14 +261,12 @@ class StateStore:
 
 
 class MemoryStore:
-    """The same interface as :class:`StateStore`, held in dicts: for hosts that keep the
-    history elsewhere (an ANTARES filter keeps it in locus properties) and for one-shot runs.
-    Seed it with :meth:`commit`, read it back with :meth:`histories` / :meth:`model_states`."""
+    """:class:`SQLiteStore`'s interface in dicts (states kept as their bytes, as any store
+    would, so nothing is shared with the caller): for one-shot runs and tests."""
 
     def __init__(self) -> None:
-        self._histories: Dict[Key, ObjectHistory] = {}
-        self._alerts: Dict[Tuple[str, str, str], dict] = {}
-        self._models: Dict[Tuple[str, str, str], Optional[bytes]] = {}
+        self._objects: Dict[Key, bytes] = {}
+        self._alerts: Dict[AlertKey, Tuple[str, str]] = {}
 
     def close(self) -> None:
         pass
@@ -138,24 +277,27 @@ class MemoryStore:
     def __exit__(self, *exc) -> None:
         pass
 
-    def histories(self, keys: Sequence[Key]) -> Dict[Key, ObjectHistory]:
-        return {k: replace(self._histories[k]) for k in keys if k in self._histories}
+    def load(self, keys: Sequence[Key]) -> Dict[Key, ObjectState]:
+        return {k: ObjectState.from_bytes(self._objects[k]) for k in keys if k in self._objects}
 
-    def annotations(self, alerts: Sequence[Tuple[str, str, str]]) -> Dict[Tuple[str, str, str], dict]:
-        return {k: self._alerts[k] for k in alerts if k in self._alerts}
+    def lookup(self, alerts: Sequence[AlertKey]) -> Dict[AlertKey, StoredAlert]:
+        return {k: StoredAlert(self._alerts[k][0], json.loads(self._alerts[k][1]))
+                for k in alerts if k in self._alerts}
 
-    def commit(self, histories: Dict[Key, ObjectHistory],
-               alerts: Iterable[Tuple[str, str, str, float, int, dict]],
-               model_states: Iterable[Tuple[str, str, str, Optional[bytes]]] = ()) -> None:
-        self._histories.update({k: replace(h) for k, h in histories.items()})
-        for s, o, a, _mjd, _visit, ann in alerts:
-            self._alerts.setdefault((s, o, a), ann)
-        for s, o, model, blob in model_states:
-            self._models[(s, o, model)] = blob
-
-    def model_states(self, model: str, keys: Sequence[Key]) -> Dict[Key, bytes]:
-        return {k: self._models[(k[0], k[1], model)] for k in keys
-                if (k[0], k[1], model) in self._models}
+    def commit(self, states: Mapping[Key, ObjectState],
+               alerts: Iterable[Tuple[AlertKey, str, str]]) -> None:
+        encoded = {k: st.to_bytes() for k, st in states.items()}  # all or nothing
+        rows = [(k, settings, text) for k, settings, text in alerts]
+        self._objects.update(encoded)
+        for k, settings, text in rows:
+            self._alerts[k] = (settings, text)
 
     def counts(self) -> Dict[str, int]:
-        return {"objects": len(self._histories), "alerts": len(self._alerts)}
+        return {"objects": len(self._objects), "alerts": len(self._alerts)}
+
+
+def open_store(path: Union[str, Path, None]) -> Union[SQLiteStore, MemoryStore]:
+    """A store for a ``--state`` value: ``":memory:"`` or None -> memory, else SQLite."""
+    if path is None or str(path) == ":memory:":
+        return MemoryStore()
+    return SQLiteStore(path)

@@ -94,7 +94,6 @@ class Oracle:
         self.taxonomy = tx.for_model(model)
         self.sha256 = backend.sha256
         self.static_size = backend.static_size
-        self.pending_states: list = []
 
     @classmethod
     def load(cls, model: str = "elasticc", variant: str | None = None,
@@ -228,38 +227,23 @@ class Oracle:
     # -- pipeline glue ------------------------------------------------------------------------
     @property
     def state_name(self) -> str:
-        """Name under which :meth:`annotate` keeps per-object states in the state store."""
+        """Name of this classifier's per-object state in :attr:`ObjectState.oracle`."""
         return f"oracle:{self.model}:{self.checkpoint}:{self.variant}:{self.convention}"
 
-    def annotate(self, lightcurves, store=None, commit: bool = True) -> list:
-        """The ``oracle`` annotation block for each light curve, updating per-object states.
+    def annotate(self, lightcurves, states=None) -> tuple:
+        """``(blocks, new_states)``: the ``oracle`` annotation block of each light curve, and
+        each object's state after them. Pure: nothing is read or written elsewhere.
 
-        ``store``: the core state store (``StateStore``/``MemoryStore``) or None (stateless:
-        full recomputation). States are read with ``store.model_states(self.state_name, keys)``;
-        the new ones are left in :attr:`pending_states` as ``(survey, object_id, name, bytes)``
-        rows and, when ``commit`` is true, written at once with ``store.commit({}, [],
-        model_states=...)``. Pass ``commit=False`` to write them in the pipeline's own
-        transaction instead. Re-delivering an alert is harmless either way: it adds no new rows,
-        so the state and the result do not change.
-
-        Several alerts of one object in the same call are applied in order (each continues the
-        state the previous one left).
+        ``states`` maps ``(survey, object_id)`` to the object's :class:`OracleState` (missing
+        or None: a new object, or stateless use -- the result then equals :meth:`classify`).
+        Several alerts of one object are applied in order, each continuing the state the
+        previous one left. Re-delivering an alert adds no rows, so nothing changes.
         """
         lcs = list(lightcurves)
-        self.pending_states = []
-        if store is None:
-            return [annotation_fields(r) for r in self.classify(lcs)]
         keys = [(str(lc.survey), str(lc.object_id)) for lc in lcs]
-        blobs = store.model_states(self.state_name, sorted(set(keys)))
-        states: dict = {}
-        for key, blob in blobs.items():
-            try:
-                states[key] = OracleState.from_bytes(blob) if blob else None
-            except ValueError:
-                states[key] = None  # unreadable (older format): rebuild from the light curve
-        # rounds: the r-th alert of every object goes in round r
+        current = dict(states or {})
         seen: dict = {}
-        rounds: list = []
+        rounds: list = []  # the r-th alert of every object goes in round r
         for i, key in enumerate(keys):
             r = seen.get(key, 0)
             seen[key] = r + 1
@@ -267,18 +251,16 @@ class Oracle:
                 rounds.append([])
             rounds[r].append(i)
         blocks: list = [None] * len(lcs)
+        new_states: dict = {}
         for idx in rounds:
-            res, new = self.update_many([states.get(keys[i]) for i in idx],
+            res, new = self.update_many([current.get(keys[i]) for i in idx],
                                         [lcs[i] for i in idx])
             for i, r, st in zip(idx, res, new):
                 blocks[i] = annotation_fields(r)
                 if st is not None:
-                    states[keys[i]] = st
-        self.pending_states = [(k[0], k[1], self.state_name, st.to_bytes())
-                               for k, st in states.items() if st is not None]
-        if commit and self.pending_states:
-            store.commit({}, [], model_states=self.pending_states)
-        return blocks
+                    current[keys[i]] = st
+                    new_states[keys[i]] = st
+        return blocks, new_states
 
 
 def _stack(arrays: list) -> np.ndarray:

@@ -1,0 +1,58 @@
+"""An object's earlier alerts, rebuilt from the history one alert carries.
+
+A stateless caller (Fink scores one alert at a time) still knows the object's past: every
+Rubin, ZTF and Lasair alert carries the earlier detections. :func:`visits` turns one light
+curve into the alerts that history holds, oldest first, so the policies can replay them as a
+stateful caller would have seen them (``Scorer.score(..., history="packet")``):
+
+* Rubin / ZTF / Lasair: one alert per detection. The earlier alert at detection k holds the
+  detections up to and including k and the non-detections / forced photometry with time <=
+  that detection's time; its real/bogus score is detection k's own (the alert-level ``rb``
+  is the triggering source's), the rest of the context is the alert's. The last one is the
+  alert itself.
+* ATLAS (the transient server gives the whole object): the ATLAS VRA's visits -- the end of
+  the flag night (day-1 scoring), then the last exposure of each later night with data, up to
+  +15 days after phase zero, where the day-N window closes and the VRA stops updating.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+
+from .lightcurve import LightCurve
+
+#: Days after phase zero past which ATLAS visits are not replayed (the day-N window's end).
+ATLAS_LAST_PHASE = 15.0
+
+
+def atlas_visit_times(lc: LightCurve, last_phase: float = ATLAS_LAST_PHASE) -> List[float]:
+    """The ATLAS visits of a light curve (see the module docstring), as MJDs."""
+    phase = lc.mjd - lc.t0
+    night = np.floor(phase)
+    later = (phase >= 1.0) & (phase < last_phase)
+    times = [float(lc.mjd[phase < 1.0].max())] if (phase < 1.0).any() else []
+    for n in np.unique(night[later]):
+        times.append(float(lc.mjd[later & (night == n)].max()))
+    return times
+
+
+def visits(lc: LightCurve) -> List[LightCurve]:
+    """The alerts ``lc``'s history holds, oldest first (see the module docstring).
+
+    Earlier alerts get ids derived from their content (``LightCurve.until``); for Rubin, ZTF
+    and Lasair the last element is ``lc`` itself. Empty when there is no detection.
+    """
+    if lc.survey == "atlas":
+        return [lc.until(mjd, alert_id=f"{lc.object_id}@{mjd:.5f}")
+                for mjd in atlas_visit_times(lc)]
+    det = np.flatnonzero(lc.is_det & (lc.mjd < lc.alert_mjd))
+    out = []
+    for t in np.unique(lc.mjd[det]):
+        earlier = lc.until(float(t))
+        at = det[lc.mjd[det] == t][-1]
+        if np.isfinite(lc.rb[at]):
+            earlier.context.rb = float(lc.rb[at])
+        out.append(earlier)
+    return out + [lc]

@@ -1,0 +1,335 @@
+"""The public scorer: purity, the state codec, history from the packet, the failure boundary."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vra_filters as vra
+from vra_filters.readers import atlas, iter_read, lasair, rubin, ztf
+from vra_filters.state import MemoryStore, ObjectState, SQLiteStore, StateError
+
+DATA = Path(__file__).parent / "data"
+ATLAS = sorted((DATA / "atlas").glob("*.json.gz"))
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return vra.Scorer.load(oracle="none")
+
+
+def _lcs(path, fmt="auto"):
+    return [x for x in iter_read([path], fmt) if isinstance(x, vra.LightCurve)]
+
+
+def _snapshot(lc):
+    return ({k: np.array(v, copy=True) for k, v in vars(lc).items() if isinstance(v, np.ndarray)},
+            copy.deepcopy(vars(lc.context)), lc.alert_id)
+
+
+# ------------------------------------------------------------------------------ purity
+
+
+def test_score_is_pure_same_output_twice_and_inputs_unchanged(scorer):
+    lcs = _lcs(DATA / "lasair" / "20260205_073301.json.gz", "lasair")[:40]
+    lcs += _lcs(DATA / "ztf" / "ZTF19acihgng.avro")
+    for lc in lcs:
+        lc.context.ebv = math.nan  # forces the dust-map lookup, which must not write back
+    before = [_snapshot(lc) for lc in lcs]
+    one = scorer.score(lcs)
+    two = scorer.score(lcs)
+    assert [a.to_json() for a in one.annotations] == [a.to_json() for a in two.annotations]
+    assert len(one.annotations) == len(lcs)
+    assert {k: s.to_bytes() for k, s in one.states.items()} == \
+        {k: s.to_bytes() for k, s in two.states.items()}
+    for lc, (arrays, ctx, alert_id) in zip(lcs, before):
+        for name, arr in arrays.items():
+            np.testing.assert_array_equal(getattr(lc, name), arr)
+        assert math.isnan(lc.context.ebv) and vars(lc.context).keys() == ctx.keys()
+        assert lc.alert_id == alert_id
+    assert all(a.ebv_source != "alert" and a.ebv is not None for a in one.annotations)
+
+
+def test_prior_state_continues_an_object(scorer):
+    visits = vra.visits(atlas.from_record(next(atlas.iter_records(ATLAS[2])).data))
+    first = scorer.score(visits[:2])
+    key = ("atlas", visits[0].object_id)
+    assert first.states[key].n_visits == 2
+    later = scorer.score(visits[2:4], prior=first.states)
+    assert [a.visit for a in later.annotations] == [3, 4]
+    assert later.states[key].n_visits == 4
+    whole = scorer.score(visits[:4])
+    assert [a.rank for a in whole.annotations[2:]] == [a.rank for a in later.annotations]
+    assert whole.states[key].to_bytes() == later.states[key].to_bytes()
+
+
+def test_alerts_out_of_time_order_in_one_input_are_scored_in_time_order(scorer):
+    visits = vra.visits(atlas.from_record(next(atlas.iter_records(ATLAS[2])).data))[:3]
+    shuffled = scorer.score([visits[2], visits[0], visits[1]]).annotations
+    assert [a.visit for a in shuffled] == [3, 1, 2]
+    assert [a.status for a in shuffled] == ["new", "new", "new"]
+    in_order = scorer.score(visits).annotations
+    assert [a.rank for a in in_order] == [shuffled[1].rank, shuffled[2].rank, shuffled[0].rank]
+
+
+# ------------------------------------------------------------------------------ the codec
+
+
+def test_object_state_codec_round_trip_and_bad_bytes():
+    st = ObjectState("lsst", "1234567890123", n_visits=3, first_mjd=61000.123456789,
+                     last_mjd=61002.5, max_rank=7.25, sum_rank=12.0, garbage=True,
+                     oracle={"oracle:elasticc": b"\x00\x01binary\xff", "other": b""})
+    blob = st.to_bytes()
+    assert ObjectState.from_bytes(blob) == st
+    fresh = ObjectState("ztf", "ZTF19acihgng")
+    again = ObjectState.from_bytes(fresh.to_bytes())
+    assert again.to_bytes() == fresh.to_bytes() and again.object_id == "ZTF19acihgng"
+    assert math.isnan(again.first_mjd) and again.last_mjd == -math.inf
+    with pytest.raises(StateError, match="magic"):
+        ObjectState.from_bytes(b"garbage" + blob)
+    with pytest.raises(StateError, match="version"):
+        ObjectState.from_bytes(blob[:6] + b"\x09" + blob[7:])
+    for cut in range(len(blob)):  # every truncation is a clean error
+        with pytest.raises(StateError):
+            ObjectState.from_bytes(blob[:cut])
+    with pytest.raises(StateError, match="trailing"):
+        ObjectState.from_bytes(blob + b"x")
+    with pytest.raises(StateError, match="Unicode"):
+        ObjectState("lsst", "bad\udcff").to_bytes()
+
+
+def test_sqlite_store_keeps_states_and_refuses_an_old_schema(tmp_path, scorer):
+    path = tmp_path / "state.sqlite"
+    lcs = _lcs(DATA / "lasair" / "20260205_073301.json.gz", "lasair")[:10]
+    with SQLiteStore(path) as store:
+        stream = vra.Stream(scorer, store)
+        list(stream.run(lcs))
+        states = store.load([(lc.survey, lc.object_id) for lc in lcs])
+    assert len(states) == len({lc.object_id for lc in lcs})
+    import sqlite3
+    old = tmp_path / "old.sqlite"
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE objects (survey TEXT, object_id TEXT, n_visits INTEGER)")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="another vra_filters version"):
+        SQLiteStore(old)
+
+
+# ------------------------------------------------------------------------------ packet mode
+
+
+def _t(d, *names):
+    for n in names:
+        if d.get(n) is not None:
+            return float(d[n])
+    return math.nan
+
+
+def _rubin_earlier(packet):
+    """The object's earlier alerts rebuilt as packets: at detection k, the sources up to and
+    including k and the forced photometry / limits no later than it."""
+    tkeys = ("midpointMjdTai", "midPointTai")
+    sources = sorted(list(packet.get("prvDiaSources") or []) + [packet["diaSource"]],
+                     key=lambda s: _t(s, *tkeys))
+    out = []
+    for src in sources[:-1]:
+        t = _t(src, *tkeys)
+        q = dict(packet)
+        q.pop("alertId", None)
+        q["diaSource"] = src
+        q["prvDiaSources"] = [s for s in sources if _t(s, *tkeys) < t]
+        for name in ("prvDiaForcedSources", "prvDiaNondetectionLimits"):
+            if packet.get(name) is not None:
+                q[name] = [f for f in packet[name] if _t(f, *tkeys) <= t]
+        out.append(q)
+    return out + [packet]
+
+
+def _ztf_earlier(packet):
+    cand = packet["candidate"]
+    prv = sorted(packet.get("prv_candidates") or [], key=lambda e: e["jd"])
+    out = []
+    for e in prv:
+        if e.get("candid") is None or e.get("magpsf") is None or e["jd"] >= cand["jd"]:
+            continue
+        q = dict(packet, candid=e["candid"])
+        q["candidate"] = {**cand, **{k: v for k, v in e.items() if v is not None}}
+        q["candidate"]["drb"] = e.get("drb")
+        q["prv_candidates"] = [p for p in prv if p["jd"] < e["jd"]]
+        out.append(q)
+    return out + [packet]
+
+
+def _lasair_earlier(record):
+    alert = record["alert"]
+    tkeys = ("midpointMjdTai",)
+    sources = sorted(alert["diaSourcesList"], key=lambda s: _t(s, *tkeys))
+    out = []
+    for src in sources[:-1]:
+        t = _t(src, *tkeys)
+        a = dict(alert, diaSourcesList=[s for s in sources if _t(s, *tkeys) <= t])
+        for name in ("diaForcedSourcesList", "diaNondetectionLimitsList"):
+            if alert.get(name) is not None:
+                a[name] = [f for f in alert[name] if _t(f, *tkeys) <= t]
+        out.append(dict(record, alert=a))
+    return out + [record]
+
+
+PACKET_CASES = [
+    ("rubin", DATA / "rubin" / "rubin_sample_data_10_0_subset.parquet", rubin, _rubin_earlier),
+    ("rubin", DATA / "rubin" / "fink_lsst_part-2-918301_subset.avro", rubin, _rubin_earlier),
+    ("rubin", DATA / "rubin" / "elasticc_sample_seed0_subset.parquet", rubin, _rubin_earlier),
+    ("ztf", DATA / "ztf" / "ZTF19acihgng.avro", ztf, _ztf_earlier),
+    ("ztf", DATA / "ztf" / "fink_ztf_part-3-305711_subset.avro", ztf, _ztf_earlier),
+    ("lasair", DATA / "lasair" / "20260202_102448_subset.json", lasair, _lasair_earlier),
+]
+
+
+def _same(a: vra.Annotation, b: vra.Annotation) -> None:
+    assert (a.object_id, a.alert_id, a.visit, a.tier, a.stage, a.status) == \
+        (b.object_id, b.alert_id, b.visit, b.tier, b.stage, b.status)
+    for name in ("rank", "p_real", "p_gal", "vra_score"):
+        assert getattr(a, name) == pytest.approx(getattr(b, name), abs=1e-9), name
+    assert a.galactic == b.galactic
+
+
+@pytest.mark.parametrize("fmt,path,module,earlier", PACKET_CASES,
+                         ids=lambda v: getattr(v, "name", None))
+def test_packet_mode_equals_the_stateful_path_fed_the_earlier_alerts(scorer, fmt, path,
+                                                                     module, earlier):
+    checked = 0
+    for record in module.iter_records(path):
+        try:
+            packet_lc = module.from_record(record.data)
+        except vra.InputError:
+            continue
+        if packet_lc.n_det < 2:
+            continue
+        (from_packet,) = scorer.score([packet_lc], history="packet").results
+        stream = vra.Stream(scorer, MemoryStore())
+        alerts = [module.from_record(p) for p in earlier(record.data)]
+        stateful = [r for lc in alerts for r in stream.process([lc])][-1]
+        if isinstance(from_packet, vra.Skip):
+            assert isinstance(stateful, vra.Skip)
+            continue
+        _same(from_packet, stateful)
+        assert from_packet.visit == packet_lc.n_det or from_packet.visit < packet_lc.n_det
+        checked += 1
+    assert checked >= 1
+
+
+def test_packet_mode_replays_visits_so_the_garbage_rules_can_fire(scorer):
+    """A stateless caller used to see every alert as visit 1."""
+    lcs = _lcs(DATA / "rubin" / "fink_lsst_part-2-918301_subset.avro")
+    lcs += _lcs(DATA / "rubin" / "rubin_sample_data_10_0_subset.parquet")
+    visits_given = [a.visit for a in scorer.score(lcs).annotations]
+    packet = scorer.score(lcs, history="packet").annotations
+    assert visits_given == [1] * len(lcs)
+    assert [a.visit for a in packet] == [len(np.unique(lc.mjd[lc.is_det])) for lc in lcs]
+    assert max(a.visit for a in packet) == 346
+    assert any(a.tier == "garbage" for a in packet)
+
+
+@pytest.mark.parametrize("path", ATLAS, ids=lambda p: p.name.split(".")[0])
+def test_atlas_packet_mode_equals_the_visit_replay(scorer, path):
+    lc = atlas.from_record(next(atlas.iter_records(path)).data)
+    (last,) = scorer.score([lc], history="packet").annotations
+    replay = scorer.score(vra.visits(lc)).annotations
+    _same(last, replay[-1])
+    assert last.visit == len(replay)
+
+
+def test_packet_mode_with_a_prior_counts_only_newer_detections(scorer):
+    (lc,) = _lcs(DATA / "ztf" / "ZTF19acihgng.avro")
+    earlier = vra.visits(lc)
+    half = len(earlier) // 2
+    first = scorer.score([earlier[half - 1]], history="packet")
+    rest = scorer.score([lc], prior=first.states, history="packet").annotations[0]
+    whole = scorer.score([lc], history="packet").annotations[0]
+    _same(rest, whole)
+
+
+# ------------------------------------------------------------------------------ ids, boundary
+
+
+def test_alerts_without_ids_get_distinct_stable_content_ids(scorer):
+    lc = _lcs(DATA / "ztf" / "ZTF19acihgng.avro")[0]
+    a = lc.until(float(lc.mjd[lc.is_det][-3]))
+    b = lc.until(float(lc.mjd[lc.is_det][-2]))
+    assert a.alert_id.startswith("content:") and a.alert_id != b.alert_id
+    assert lc.until(float(lc.mjd[lc.is_det][-3])).alert_id == a.alert_id
+    out = vra.Stream(scorer, MemoryStore()).process([a, b])
+    assert [r.status for r in out] == ["new", "new"] and [r.visit for r in out] == [1, 2]
+
+
+def test_one_failing_alert_becomes_a_skip_and_keeps_no_state(scorer, monkeypatch):
+    from vra_filters import features
+
+    lcs = _lcs(DATA / "lasair" / "20260205_073301.json.gz", "lasair")[:6]
+    boom = lcs[3]
+    real = features.compute
+
+    def compute(batch):
+        if any(lc.object_id == boom.object_id for lc in batch.lightcurves):
+            raise FloatingPointError("synthetic failure")
+        return real(batch)
+
+    monkeypatch.setattr(features, "compute", compute)
+    out = scorer.score(lcs)
+    assert isinstance(out.results[3], vra.Skip)
+    assert out.results[3].reason == "features failed: FloatingPointError: synthetic failure"
+    assert sum(isinstance(r, vra.Annotation) for r in out.results) == 5
+    assert ("lsst", boom.object_id) not in out.states
+
+
+def test_stream_skips_an_id_that_cannot_be_stored_and_commits_the_rest(tmp_path, scorer):
+    lcs = _lcs(DATA / "lasair" / "20260205_073301.json.gz", "lasair")[:3]
+    bad = lcs[1].until(lcs[1].alert_mjd, alert_id="bad\udcff")
+    with SQLiteStore(tmp_path / "s.sqlite") as store:
+        out = vra.Stream(scorer, store).process([lcs[0], bad, lcs[2]])
+        assert isinstance(out[1], vra.Skip) and "Unicode" in out[1].reason
+        assert store.counts()["alerts"] == 2
+
+
+# ------------------------------------------------------------------------------ re-delivery
+
+
+def test_redelivery_reemits_only_what_the_same_settings_made(tmp_path):
+    lcs = _lcs(DATA / "lasair" / "20260205_073301.json.gz", "lasair")[:20]
+    default = vra.Scorer.load(oracle="none")
+    galactic = vra.Scorer.load(policy="galactic", oracle="none")
+    assert default.fingerprint != galactic.fingerprint
+    with SQLiteStore(tmp_path / "s.sqlite") as store:
+        first = vra.Stream(default, store).process(lcs)
+        visits = {k: s.n_visits for k, s in store.load([(x.survey, x.object_id)
+                                                         for x in lcs]).items()}
+        again = vra.Stream(default, store).process(lcs)
+        assert [a.to_dict() for a in again] == [a.replace(status="duplicate").to_dict()
+                                                for a in first]
+        other = vra.Stream(galactic, store).process(lcs)
+        assert {a.status for a in other} == {"rescored"}
+        assert {a.policy for a in other} == {"galactic"}
+        assert {a.settings for a in other} == {galactic.fingerprint}
+        after = {k: s.n_visits for k, s in store.load(list(visits)).items()}
+        assert after == visits  # no new visit counted
+        back = vra.Stream(galactic, store).process(lcs)
+        assert {a.status for a in back} == {"duplicate"}
+
+
+def test_ebv_map_from_the_environment_is_used_by_the_scorer(tmp_path, monkeypatch):
+    path = tmp_path / "flat.npy"
+    np.save(path, np.full(12 * 4 ** 2, 0.123, dtype=np.float32))
+    monkeypatch.setenv("VRA_EBV_MAP", str(path))
+    scorer = vra.Scorer.load(oracle="none")
+    lc = _lcs(DATA / "ztf" / "ZTF19acihgng.avro")[0]
+    (ann,) = scorer.score([lc]).annotations
+    assert ann.ebv == pytest.approx(0.123, abs=1e-7)
+    assert ann.ebv_source == "flat.npy"
+    assert scorer.settings["ebv_map"]["name"] == "flat.npy"
+    monkeypatch.delenv("VRA_EBV_MAP")
+    assert vra.Scorer.load(oracle="none").fingerprint != scorer.fingerprint
