@@ -63,9 +63,39 @@ def test_bad_inputs_are_reported_and_the_rest_scored(tmp_path, capsys):
     assert code == 0
     assert "skip" in err and "truncated.json" in err
     assert len(out.splitlines()) >= 8  # the SN's visits still scored
-    code, _, err = run(capsys, "score", tmp_path / "nope.json", "--state", ":memory:",
-                       "--quiet")
-    assert code == 0 and "file not found" in err
+    code, out, err = run(capsys, "score", tmp_path / "nope.json", "--state", ":memory:",
+                         "--quiet")
+    assert code == 1 and "file not found" in err and out == ""
+    assert "no alert could be scored" in err
+
+
+def test_rerun_with_other_settings_rescores_instead_of_replaying_old_records(tmp_path, capsys):
+    db = tmp_path / "state.sqlite"
+    code, out, _ = run(capsys, "score", ATLAS[2], "--state", db, "--quiet")
+    first = [json.loads(line) for line in out.splitlines()]
+    code, out, err = run(capsys, "score", ATLAS[2], "--state", db, "--quiet",
+                         "--policy", "galactic")
+    again = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and {r["status"] for r in again} == {"rescored"}
+    assert {r["policy"] for r in again} == {"galactic"}
+    assert [r["visit"] for r in again] == [r["visit"] for r in first]
+    assert f"{len(first)} alerts were re-deliveries" in err and "scored again" in err
+    code, out, err = run(capsys, "score", ATLAS[2], "--state", db, "--quiet",
+                         "--policy", "galactic")
+    assert {json.loads(line)["status"] for line in out.splitlines()} == {"duplicate"}
+    assert "re-emitted as stored" in err
+
+
+def test_packet_history_gives_one_annotation_per_object(capsys):
+    code, out, err = run(capsys, "score", *ATLAS, "--history", "packet", "--quiet")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(records) == 3
+    code, out2, _ = run(capsys, "score", *ATLAS, "--state", ":memory:", "--quiet")
+    replayed = [json.loads(line) for line in out2.splitlines()]
+    last = {r["object_id"]: r for r in replayed}
+    for r in records:
+        assert r["visit"] == last[r["object_id"]]["visit"]
+        assert r["rank"] == pytest.approx(last[r["object_id"]]["rank"], abs=1e-12)
 
 
 def test_bad_policy_is_a_clear_error(tmp_path, capsys):

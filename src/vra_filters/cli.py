@@ -1,6 +1,6 @@
 """The ``vra`` command line: score alerts, run the demo, benchmark, bring in your own models.
 
-Side effects (files, terminal, progress bars) live here; everything below is pure.
+Side effects (files, terminal, progress bars) live here; the scorer below is pure.
 """
 
 from __future__ import annotations
@@ -8,92 +8,68 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
-from pathlib import Path
 from typing import Iterable, Iterator, List, Optional
+
+from .options import add_scoring_options, progress, scorer_from_args
 
 EPILOG = """examples:
   vra demo                                  score the embedded LSST sample, print the eyeball list
   vra score alerts.json --format lasair     JSON lines on stdout, skips on stderr
+  vra score alerts.avro --history packet    stateless: each alert's own history is its past
   vra score ATLAS_OBJECT.json --ebv 0.05    replays the object's visits (day 1, then each night)
   vra bench --json                          alerts/s per stage on one core
-  vra model import-sklearn my.joblib mymodel/
+  vra model list                            the shipped models, versions, sha256, licences
 """
 
-
-def _progress(iterable: Iterable, desc: str, total: Optional[int] = None, quiet: bool = False):
-    if quiet:
-        return iterable
-    from tqdm import tqdm
-    return tqdm(iterable, desc=desc, total=total, unit=" alerts", file=sys.stderr,
-                disable=None, leave=False)
+DEFAULT_STATE = "vra_state.sqlite"
 
 
-def _lightcurves(paths: List[str], fmt: str) -> Iterator:
-    """Read inputs; ATLAS objects are replayed visit by visit so the policies see history."""
-    from .readers import read
-    from .readers.atlas import replay
-    for item in read(paths, fmt):
-        if getattr(item, "survey", None) == "atlas":
-            yield from replay(item)
+def _lightcurves(items: Iterable, history: str) -> Iterator:
+    """With a store as the history, ATLAS objects (the whole object in one file) are
+    replayed visit by visit so the policies see each night; in packet mode the scorer does."""
+    from .history import visits
+    from .lightcurve import LightCurve
+    for item in items:
+        if history == "store" and isinstance(item, LightCurve) and item.survey == "atlas":
+            yield from visits(item)
         else:
             yield item
 
 
-DEFAULT_STATE = "vra_state.sqlite"
-#: ``--oracle-model auto``: the ORACLE model for each survey's alerts (ATLAS has none: its
-#: c and o bands are not among the bands ORACLE was trained on).
-ORACLE_AUTO = {"lsst": "elasticc", "ztf": "bts"}
-
-
-def _make_pipeline(args, default_state: str = DEFAULT_STATE) -> object:
-    from .pipeline import Pipeline
-    from .policies import load_policy
-    from .state import MemoryStore, StateStore
-    oracle = None
-    choice = getattr(args, "oracle_model", "none")
-    if choice != "none":
-        from .oracle import Oracle
-
-        def load(model: str):
-            return Oracle.load(model=model, variant=args.oracle_variant,
-                               convention=args.oracle_convention, threads=args.oracle_threads)
-
-        oracle = ({survey: load(model) for survey, model in ORACLE_AUTO.items()}
-                  if choice == "auto" else load(choice))
-    path = args.state or default_state
-    state = MemoryStore() if path == ":memory:" else StateStore(path)
-    return Pipeline(policy=load_policy(args.policy), state=state,
-                    ebv=args.ebv, with_features=getattr(args, "with_features", False),
-                    oracle=oracle)
-
-
 def cmd_score(args) -> int:
-    from .annotations import write_jsonl
-    from .readers import Skip
-    pipeline = _make_pipeline(args)
+    from .annotations import JsonLinesSink
+    from .readers import Skip, iter_read
+    from .state import open_store
+    from .stream import Stream
+
+    scorer = scorer_from_args(args, with_features=args.with_features)
+    path = args.state or (DEFAULT_STATE if args.history == "store" else None)
+    store = open_store(path) if path else None
     out = open(args.out, "w") if args.out else sys.stdout
-    tiers: Counter = Counter()
-    n_skip = 0
-
-    def records():
-        nonlocal n_skip
-        for result in pipeline.run(_progress(_lightcurves(args.inputs, args.format), "scoring",
-                                             quiet=args.quiet)):
-            if isinstance(result, Skip):
-                n_skip += 1
-                print(f"skip {result.source}: {result.reason}", file=sys.stderr)
-                continue
-            tiers[result["tier"]] += 1
-            yield result
-
+    sink = JsonLinesSink(out)
+    stream = Stream(scorer, store, sink, history=args.history)
+    items = _lightcurves(iter_read(args.inputs, args.format), args.history)
     try:
-        n = write_jsonl(records(), out)
+        for result in stream.run(progress(items, "scoring", quiet=args.quiet)):
+            if isinstance(result, Skip):
+                print(f"skip {result.source}: {result.reason}", file=sys.stderr)
     finally:
-        if out is not sys.stdout:
-            out.close()
-    summary = ", ".join(f"{t} {tiers[t]}" for t in sorted(tiers)) or "none"
-    print(f"scored {n} alerts ({summary}); skipped {n_skip}", file=sys.stderr)
+        sink.close()
+        if store is not None:
+            store.close()
+    c = stream.counts
+    scored = sum(v for k, v in c.items() if k in ("new", "out_of_order", "rescored",
+                                                  "duplicate"))
+    tiers = ", ".join(f"{k[5:]} {v}" for k, v in sorted(c.items()) if k.startswith("tier:"))
+    print(f"scored {scored} alerts ({tiers or 'none'}); skipped {c['skipped']}", file=sys.stderr)
+    redelivered = c["duplicate"] + c["rescored"]
+    if redelivered:
+        print(f"{redelivered} alerts were re-deliveries already in {path}: {c['duplicate']} "
+              f"re-emitted as stored (same models and settings), {c['rescored']} scored again "
+              "(other settings; no new visit counted)", file=sys.stderr)
+    if scored == 0:
+        print("vra score: no alert could be scored", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -110,48 +86,6 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def cmd_model_import(args) -> int:
-    from .trees import import_sklearn
-    model = import_sklearn(args.model, args.outdir, name=args.name, version=args.version)
-    print(f"wrote {args.outdir}: {model.name} {model.version} sha256 {model.sha256} "
-          f"({len(model.feature_names)} features)")
-    return 0
-
-
-def cmd_model_predict(args) -> int:
-    from .trees import predict_csv
-    out = args.out or "-"
-    predict_csv(args.model_dir, args.features, out)
-    return 0
-
-
-def _add_scoring_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ebv", type=float, default=None,
-                   help="E(B-V) for alerts that carry none (default: look it up in the SFD "
-                        "dust map shipped with the package, or $VRA_EBV_MAP)")
-    p.add_argument("--policy", default=None,
-                   help="policy TOML file or preset name (default, galactic); see "
-                        "vra_filters/data/policy/default.toml")
-    p.add_argument("--state", default=None,
-                   help="SQLite file keeping each object's visit history across runs, so a "
-                        "re-delivered alert is not a new visit (default for score: "
-                        f"./{DEFAULT_STATE}; for demo: in memory); ':memory:' forgets at exit")
-    p.add_argument("--oracle-model", default="auto",
-                   choices=["auto", "none", "elasticc", "elasticc-lite", "bts"],
-                   help="ORACLE class probabilities in the annotations (default auto: "
-                        "elasticc for LSST alerts, bts for ZTF, none for ATLAS)")
-    p.add_argument("--oracle-variant", default=None,
-                   choices=["float32", "dynamic-int8", "int8", "numpy-float32", "numpy-int8"],
-                   help="ORACLE runtime and weights (default: dynamic-int8 on LiteRT, or "
-                        "numpy-int8 where LiteRT is not installed; int8 = full-integer, "
-                        "exported for study but not accurate enough to deploy)")
-    p.add_argument("--oracle-convention", default="inference",
-                   choices=["inference", "training"],
-                   help="ORACLE preprocessing: upstream inference path (time from the first "
-                        "detection, sentinels -> -9) or the training path")
-    p.add_argument("--oracle-threads", type=int, default=1, help="LiteRT threads")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vra", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -162,16 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score alert files, one JSON line per alert",
                        description="Score alerts and write one annotation (JSON line) per "
                                    "alert. Alerts that cannot be scored are reported on "
-                                   "stderr with the reason; the rest go on.")
+                                   "stderr with the reason; the rest go on. Exits 1 when no "
+                                   "alert could be scored.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="alert files")
     p.add_argument("--format", default="auto",
                    choices=["auto", "atlas", "lasair", "rubin", "ztf"],
                    help="input format (default: guess from each file)")
+    p.add_argument("--history", default="store", choices=["store", "packet"],
+                   help="where an object's past comes from: the state store (default; each "
+                        "alert is one visit) or the alert packet itself (its earlier "
+                        "detections are replayed as earlier alerts: for one-off files and "
+                        "stateless hosts; no store unless --state is given)")
+    p.add_argument("--state", default=None,
+                   help="SQLite file keeping each object's history across runs, so a "
+                        f"re-delivered alert is not a new visit (default: ./{DEFAULT_STATE} "
+                        "with --history store, none with --history packet); ':memory:' "
+                        "forgets at exit")
     p.add_argument("--with-features", action="store_true",
                    help="include the feature values in each annotation")
     p.add_argument("--out", default=None, help="output file (default: stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_scoring_options(p)
+    add_scoring_options(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("demo", help="score the embedded sample of real LSST alerts",
@@ -181,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="vra-demo",
                    help="where to write annotations.jsonl and score_space.png "
                         "(default: ./vra-demo)")
-    _add_scoring_options(p)
+    add_scoring_options(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("bench", help="alerts/s per stage on one core",
@@ -193,40 +138,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-oracle", action="store_true", help="skip the ORACLE rows")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("model", help="bring your own scorer (sklearn -> portable format)")
-    msub = p.add_subparsers(dest="model_command", metavar="ACTION")
-    q = msub.add_parser("import-sklearn",
-                        help="convert a fitted HistGradientBoostingClassifier (joblib)",
-                        description="Convert a fitted scikit-learn "
-                                    "HistGradientBoostingClassifier saved with joblib into "
-                                    "the portable, pickle-free format. This opens a pickle: "
-                                    "only use it on a file you trust.")
-    q.add_argument("model", help="the .joblib file")
-    q.add_argument("outdir", help="output directory (trees.npz + model.json)")
-    q.add_argument("--name", default=None)
-    q.add_argument("--version", default=None)
-    q.set_defaults(func=cmd_model_import)
-    q = msub.add_parser("predict", help="class probabilities for a features CSV",
-                        description="Class probabilities (CSV) for the rows of a CSV whose "
-                                    "header names the model's features.")
-    q.add_argument("model_dir")
-    q.add_argument("features", help="CSV with a header row")
-    q.add_argument("--out", default=None, help="output CSV (default: stdout)")
-    q.set_defaults(func=cmd_model_predict)
+    from .cli_model import add_subparser as add_model_commands
+    add_model_commands(sub)
     _add_adapter_commands(sub)
     return parser
 
 
 def _add_adapter_commands(sub) -> None:
-    """Broker adapters' subcommands (``vra antares ...``). The adapters live in the
-    repository's ``adapters/`` folder, next to ``src/``; an installed wheel has none."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "adapters" / "antares" / "cli.py").is_file():
-        return
-    if str(root) not in sys.path:
-        sys.path.append(str(root))
-    from adapters.antares.cli import add_subparser
-    add_subparser(sub)
+    """Broker adapters' subcommands (``vra antares ...``), found through the
+    ``vra_filters.commands`` entry points: each names an ``add_subparser(subparsers)``. The core
+    never imports an adapter; one that cannot be loaded (e.g. a missing optional dependency)
+    gets a stub command saying why, and the other commands work as usual."""
+    from importlib.metadata import entry_points
+
+    def stub(name: str, target: str, exc: Exception) -> None:
+        why = f"{type(exc).__name__}: {exc}"
+        p = sub.add_parser(name, help=f"(unavailable: the {name} adapter failed to load)",
+                           description=f"The {name} adapter ({target}) could not be loaded: "
+                                       f"{why}")
+        p.set_defaults(func=lambda args: print(
+            f"vra {name}: the adapter ({target}) could not be loaded: {why}",
+            file=sys.stderr) or 2)
+
+    found = entry_points()
+    if hasattr(found, "select"):  # Python >= 3.10
+        points = list(found.select(group="vra_filters.commands"))
+    else:  # Python 3.9: a dict of groups
+        points = list(found.get("vra_filters.commands", ()))
+    for point in points:  # an editable and a regular install may both list one name
+        if point.name in sub.choices:
+            continue
+        try:
+            point.load()(sub)
+        except Exception as exc:  # an adapter must not break `vra`
+            if point.name not in sub.choices:
+                stub(point.name, point.value, exc)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -89,27 +89,33 @@ def plot_score_space(records: Sequence[Dict], path: Path, policy: Policy) -> Non
 
 
 def run_demo(args) -> int:
-    from .annotations import write_jsonl
-    from .cli import _lightcurves, _make_pipeline, _progress
-    from .readers import Skip
+    from .annotations import Annotation, JsonLinesSink
+    from .options import progress, scorer_from_args
+    from .readers import Skip, iter_read
+    from .stream import Stream
 
-    pipeline = _make_pipeline(args, default_state=":memory:")
-    records: List[Dict] = []
-    skips: List[Skip] = []
-    for result in pipeline.run(_progress(_lightcurves([str(SAMPLE)], "lasair"), "demo")):
-        (skips if isinstance(result, Skip) else records).append(result)
+    scorer = scorer_from_args(args)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    records: List[Dict] = []
+    skips: List[Skip] = []
+    # The sample is a night of Lasair messages: the objects' past is in memory, as a stream's.
+    from .state import MemoryStore
     with open(out_dir / "annotations.jsonl", "w") as fh:
-        write_jsonl(records, fh)
-    plot_score_space(records, out_dir / "score_space.png", pipeline.policy)
+        stream = Stream(scorer, MemoryStore(), JsonLinesSink(fh, owned=False))
+        for result in stream.run(progress(iter_read([str(SAMPLE)], "lasair"), "demo")):
+            if isinstance(result, Annotation):
+                records.append(result.to_dict())
+            else:
+                skips.append(result)
+    plot_score_space(records, out_dir / "score_space.png", scorer.policy)
 
     print(f"vra demo: {len(records)} real LSST alerts from Lasair "
-          f"({SAMPLE.name}), policy {pipeline.policy.name}\n")
+          f"({SAMPLE.name}), policy {scorer.policy.name}\n")
     print(eyeball_table(records))
     counts = Counter(r["tier"] for r in records)
     print("\nalerts per tier: " + ", ".join(f"{t} {counts.get(t, 0)}" for t in TIERS))
     for s in skips:
         print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
     print(f"\nwrote {out_dir / 'annotations.jsonl'} and {out_dir / 'score_space.png'}")
-    return 0
+    return 0 if records else 1

@@ -1,4 +1,5 @@
-"""The whole chain: light curves -> features -> scorers -> policies -> annotations + state."""
+"""The whole chain through the stream driver: light curves -> features -> scorers -> policies ->
+annotations + state, with the ATLAS parity figures."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import vra_filters as vra
 from vra_filters.lightcurve import LightCurve
-from vra_filters.pipeline import Pipeline
-from vra_filters.readers import Skip, read
-from vra_filters.readers.atlas import replay
-from vra_filters.state import StateStore
+from vra_filters.readers import Skip, iter_read
+from vra_filters.state import MemoryStore, SQLiteStore
 
 DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "atlas" / "reference_scores.json").read_text())
@@ -37,17 +37,26 @@ def emulation(name: str):
 
 
 def atlas_visits(path: Path):
-    (lc,) = list(read([path], "atlas"))
+    (lc,) = list(iter_read([path], "atlas"))
     name = path.name.replace(".json.gz", "")
     lc.context.ebv = REF["examples"][name]["ebv_lowres_sfd_approx"]
-    return name, list(replay(lc))
+    return name, vra.visits(lc)
+
+
+def run(items, scorer=None, store=None):
+    """Results as dicts (skips as Skip), the way ``vra score`` streams them."""
+    stream = vra.Stream(scorer or SCORER, store if store is not None else MemoryStore())
+    return [r.to_dict() if isinstance(r, vra.Annotation) else r for r in stream.run(items)]
+
+
+SCORER = vra.Scorer.load(oracle="none")
 
 
 @pytest.mark.parametrize("path", ATLAS, ids=lambda p: p.name.split(".")[0])
 def test_atlas_replay_reproduces_the_reference_visits(path):
     """Every visit of the three ATLAS objects: phase, stage, p_real, p_gal, score, garbage."""
     name, visits = atlas_visits(path)
-    results = list(Pipeline().run(visits))
+    results = run(visits)
     expected = emulation(name)
     if expected[-1]["garbage"] and len(expected) == 1:  # pm: garbaged at visit 1
         assert results[0]["tier"] == "garbage"
@@ -68,7 +77,7 @@ def test_atlas_last_visit_equals_full_json_scores_at_1e9():
         name, visits = atlas_visits(path)
         day_n = REF["examples"][name]["runs"][1]["dayN_full_json"]
         day_1 = REF["examples"][name]["runs"][1]["day1"]
-        results = list(Pipeline().run(visits))
+        results = run(visits)
         assert results[0]["p_real"] == pytest.approx(day_1["p_real"], abs=1e-9)
         assert results[0]["p_gal"] == pytest.approx(day_1["p_gal"], abs=1e-9)
         assert results[0]["vra_score"] == pytest.approx(day_1["vra_score"], abs=1e-9)
@@ -80,7 +89,7 @@ def test_atlas_last_visit_equals_full_json_scores_at_1e9():
 
 def test_tns_match_ranks_ten_and_annotations_carry_provenance():
     name, visits = atlas_visits(DATA / "atlas" / "1000005291314656200_sn.json.gz")
-    results = list(Pipeline(with_features=True).run(visits))
+    results = run(visits, vra.Scorer.load(oracle="none", with_features=True))
     assert all(r["rank"] == 10.0 and r["tns_name"] == "2020tjh" for r in results)
     assert all(r["tier"] == "extragalactic" for r in results)
     first = results[0]
@@ -95,12 +104,12 @@ def test_tns_match_ranks_ten_and_annotations_carry_provenance():
 def test_redelivery_duplicates_and_restart_change_nothing(tmp_path):
     db = tmp_path / "state.sqlite"
     _, visits = atlas_visits(DATA / "atlas" / "1134751930091216800_md.json.gz")
-    with StateStore(db) as store:
-        first = list(Pipeline(state=store).run(visits))
+    with SQLiteStore(db) as store:
+        first = run(visits, store=store)
     assert [r["visit"] for r in first] == list(range(1, len(visits) + 1))
     # restart: a new process on the same file, everything delivered again plus duplicates
-    with StateStore(db) as store:
-        again = list(Pipeline(state=store).run(visits + visits[:2]))
+    with SQLiteStore(db) as store:
+        again = run(visits + visits[:2], store=store)
         assert store.counts() == {"objects": 1, "alerts": len(visits)}
     assert all(r["status"] == "duplicate" for r in again)
     assert [r["visit"] for r in again[: len(visits)]] == [r["visit"] for r in first]
@@ -109,17 +118,17 @@ def test_redelivery_duplicates_and_restart_change_nothing(tmp_path):
 
 def test_out_of_order_alert_is_not_a_new_visit():
     _, visits = atlas_visits(DATA / "atlas" / "1134751930091216800_md.json.gz")
-    pipeline = Pipeline()
-    late_first = list(pipeline.run([visits[0], visits[3], visits[2]]))
+    store = MemoryStore()
+    late_first = [r for v in (visits[0], visits[3], visits[2]) for r in run([v], store=store)]
     assert [r["visit"] for r in late_first] == [1, 2, 2]
     assert [r["status"] for r in late_first] == ["new", "new", "out_of_order"]
-    n_visits = pipeline.state.histories([("atlas", visits[0].object_id)])
-    assert n_visits[("atlas", visits[0].object_id)].n_visits == 2
+    key = ("atlas", visits[0].object_id)
+    assert store.load([key])[key].n_visits == 2
 
 
 def test_in_batch_duplicates_get_the_first_copy():
     _, visits = atlas_visits(DATA / "atlas" / "1134751930091216800_md.json.gz")
-    results = Pipeline().score_batch([visits[0], visits[0], visits[1]])
+    results = run([visits[0], visits[0], visits[1]])
     assert results[1]["status"] == "duplicate" and results[1]["rank"] == results[0]["rank"]
     assert results[2]["visit"] == 2
 
@@ -140,7 +149,7 @@ def test_bad_light_curves_are_skipped_with_reasons_and_the_batch_goes_on():
         lc_from([np.nan, 60000.2], [19.0, 19.0], [True, True], oid="nantime"),
         good,
     ]
-    results = Pipeline(ebv=0.02).score_batch(items)
+    results = run(items, vra.Scorer.load(oracle="none", ebv=0.02))
     reasons = {r.source.split(":")[1]: r.reason for r in results if isinstance(r, Skip)}
     assert set(reasons) == {"empty", "nan", "nodet", "nantime"}
     assert "empty history" in reasons["empty"]
@@ -159,14 +168,14 @@ def test_negative_fluxes_and_long_histories_score():
     lc = lc_from(mjd, mag, rng.random(n) < 0.3, oid="long", ra=np.full(n, 10.0),
                  dec=np.full(n, -30.0))
     lc.is_det[-1] = True
-    (result,) = Pipeline(ebv=0.01).score_batch([lc])
+    (result,) = run([lc], vra.Scorer.load(oracle="none", ebv=0.01))
     assert isinstance(result, dict) and 0.0 <= result["vra_score"] <= 10.0
 
 
 def test_ebv_from_the_dust_map_when_missing():
     lc = lc_from([60000.2, 60000.3], [19.0, 19.1], [True, True], oid="dusty")
     lc.context.ra, lc.context.dec = 0.02158, 31.78178  # SN 2020tjh
-    (result,) = Pipeline().score_batch([lc])
+    (result,) = run([lc])
     assert result["ebv"] == pytest.approx(0.0503, abs=5e-5)
     assert "SFD" in result["ebv_source"]
 
@@ -176,7 +185,7 @@ def test_lasair_demo_sample_scores_every_alert():
     files = list(sample.glob("*.jsonl.gz"))
     assert files, "demo sample missing"
     n_lines = sum(1 for _ in gzip.open(files[0], "rt"))
-    results = list(Pipeline().run(read(files, "lasair")))
+    results = run(iter_read(files, "lasair"))
     scored = [r for r in results if isinstance(r, dict)]
     assert len(results) == n_lines and len(scored) == n_lines
     assert {r["survey"] for r in scored} == {"lsst"}
