@@ -85,9 +85,6 @@ class Policy:
         merged.update(values, name=name)
         return cls(**merged)
 
-    def as_dict(self) -> Dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
 
 def _parse_toml(path: Path) -> Dict[str, Any]:
     if sys.version_info >= (3, 11):

@@ -5,7 +5,8 @@ through this: for each chunk of alerts it
 
 1. looks the alerts up in the store: one scored before **by the same models and settings**
    (``Scorer.fingerprint``) is re-emitted as it was, status ``duplicate``; one scored before
-   with other settings is scored again (status ``rescored``, no new visit counted);
+   with other settings is scored again (status ``rescored``, no new visit counted: it keeps
+   the visit number it had, its tier reflects the object's history as it is now);
 2. loads the prior states of the chunk's objects;
 3. scores the rest (:meth:`Scorer.score`);
 4. commits the new states and annotations in one transaction -- nothing of a chunk is saved
@@ -63,7 +64,7 @@ class Stream:
         """One chunk: see the module docstring."""
         results: List[Optional[Result]] = [None] * len(chunk)
         fresh: List[int] = []
-        rescore: set = set()
+        rescore: Dict[int, Any] = {}  # input index -> the visit it was
         keys = [(it.survey, it.object_id, it.alert_id) if isinstance(it, LightCurve) else None
                 for it in chunk]
         stored = {}
@@ -79,7 +80,7 @@ class Stream:
                 results[i] = Annotation.from_dict(old.annotation, status="duplicate")
                 continue
             if old is not None:
-                rescore.add(i)
+                rescore[i] = old.annotation.get("visit")
             fresh.append(i)
 
         prior: Dict = {}
@@ -92,7 +93,8 @@ class Stream:
         rows = []
         for i, res in zip(fresh, out.results):
             if isinstance(res, Annotation) and i in rescore and res.status != "duplicate":
-                res = res.replace(status="rescored")
+                visit = rescore[i] if isinstance(rescore[i], int) else res.visit
+                res = res.replace(status="rescored", visit=visit)
             if isinstance(res, Annotation) and self.store is not None:
                 problem = (None if _storable(res.key) else
                            "object or alert id is not valid Unicode (a lone surrogate?): "
