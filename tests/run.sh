@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: installs the package with its test extras, runs
-# pytest, then runs the suite again under Python 3.9 + numpy 1.26 (the ANTARES worker
-# environment) when a 3.9 interpreter is available (pyenv), in a virtualenv of its own.
+# The whole test suite, from a fresh clone: installs the package with its test extras and the
+# broker adapters' extras (Lasair/Kafka, Fink/Spark, Slack), runs pytest, then runs the suite
+# again under Python 3.9 + numpy 1.26 (the ANTARES worker environment) when a 3.9 interpreter is
+# available (pyenv), in a virtualenv of its own with the core's test extra only (the broker
+# adapters' tests skip there, saying which library is missing). Kafka and Spark jars are
+# fetched once with Maven into .cache/ by the tests that need them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
-echo "== installing vra-filters[test] for $($PY --version)"
-$PY -m pip install -q --disable-pip-version-check -e '.[test]'
+echo "== installing vra-filters[test,lasair,fink,slack] for $($PY --version)"
+$PY -m pip install -q --disable-pip-version-check -e '.[test,lasair,fink,slack]'
 $PY -m pytest "$@"
 
 py39=""
