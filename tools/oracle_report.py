@@ -38,10 +38,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
 
+from vra_dev.manifest import files_below  # noqa: E402
 from vra_filters.oracle import Oracle, state_from_bytes, state_to_bytes  # noqa: E402
 from vra_filters.oracle import reference as R  # noqa: E402
 from vra_filters.oracle import weights as wt  # noqa: E402
 from vra_filters.oracle.core import DEFAULT_VARIANT  # noqa: E402
+from vra_filters.registry import models_dir  # noqa: E402
 
 KEYS = {"elasticc": "elasticc_f1", "elasticc-lite": "lite_f1"}
 FLOAT = ("numpy-float32", "float32", "keras")
@@ -163,7 +165,7 @@ def bts_parity(d):
 
 
 def sizes(model):
-    files = wt.read_manifest(model)
+    files = files_below(f"oracle/{model}")
     return {k: v["bytes"] for k, v in files.items() if k.endswith((".npz", ".tflite"))}
 
 
@@ -182,7 +184,7 @@ as checkpoint `best` (numpy float32/int8 only).
 Full text: `LICENSE-ORACLE` in this folder. The restriction travels with every file here and
 with every derived artifact (quantized weights, TFLite files, outputs).
 
-## Files (sha256 in `manifest.json`)
+## Files (sha256 in `models/registry.json`, checked at load time)
 
 | file | variant | bytes | sha256 |
 |---|---|---|---|
@@ -236,7 +238,7 @@ def write_card(model, rep, date):
     folder = wt.model_dir(model)
     meta = json.loads((folder / "weights_f1.float32.json").read_text())
     meta_b = json.loads((folder / "weights_best.float32.json").read_text())
-    files = wt.read_manifest(model)
+    files = files_below(f"oracle/{model}")
     frows = []
     for name, info in sorted(files.items()):
         if name.endswith((".npz", ".tflite")):
@@ -308,10 +310,9 @@ def main(argv=None) -> int:
     import datetime
 
     if args.cards_only:
-        rep = json.loads((wt.models_root() / "REPORT.json").read_text())
+        rep = json.loads((models_dir() / "oracle" / "REPORT.json").read_text())
         for model in rep["models"]:
             write_card(model, rep, rep["date"])
-            wt.write_manifest(wt.model_dir(model))
         return 0
 
     date = datetime.date.today().isoformat()
@@ -337,7 +338,7 @@ def main(argv=None) -> int:
 
                 m["bench"] = bench(ref_lcs, model=model)
         rep["models"][model] = m
-    out = wt.models_root() / "REPORT.json"
+    out = models_dir() / "oracle" / "REPORT.json"
     old = json.loads(out.read_text()) if out.is_file() else {"models": {}}
     old_models = old.get("models", {})
     old_models.update(rep["models"])
@@ -345,7 +346,6 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
     for model in rep["models"]:
         write_card(model, rep, date)
-        wt.write_manifest(wt.model_dir(model))
     print(json.dumps(rep, indent=1)[:4000])
     return 0
 

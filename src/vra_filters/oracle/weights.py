@@ -20,21 +20,22 @@ The int8 files hold, for every 2-D kernel with at least :data:`QUANT_MIN_ELEMENT
 ``w ~= q * scale`` (symmetric, zero point 0, round to nearest: the scheme TFLite uses for
 per-channel weights); smaller tensors, all biases and :data:`KEEP_FLOAT` stay float32.
 
-Files are found under ``models/oracle/<model>/`` of a source checkout, or ``vra_filters/_models``
-of an installed wheel, or ``$VRA_ORACLE_MODELS``. Every file is listed with its sha256 in that
-folder's ``manifest.json``; loading checks it so an annotation's ``sha256`` names the bytes used.
+Files are found through the model registry (:mod:`vra_filters.registry`): the artifact
+``oracle/<model>/<checkpoint>/<variant>`` (e.g. ``oracle/elasticc/f1/numpy-int8``) lists its files
+with their sha256 in ``registry.json``; loading checks them, so an annotation's ``sha256`` names
+the bytes used.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ..registry import models_dir, sha256_file
+from .. import registry
+from ..registry import sha256_file
 
 FORMAT_VERSION = 1
 
@@ -70,44 +71,40 @@ class ModelFileError(RuntimeError):
     """A model file is missing, altered (sha256 mismatch) or of an unknown format."""
 
 
-def models_root() -> Path:
-    """Folder holding ``<model>/`` subfolders: ``$VRA_ORACLE_MODELS``, else the registry's."""
-    env = os.environ.get("VRA_ORACLE_MODELS")
-    if env:
-        return Path(env)
-    return models_dir() / "oracle"
+def artifact(model: str, checkpoint: str, variant: str) -> registry.Artifact:
+    """The registry entry of one ORACLE file set, e.g. ``("elasticc", "f1", "numpy-int8")``."""
+    if model not in MODELS:
+        raise ValueError(f"unknown ORACLE model {model!r}; choose one of {MODELS}")
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint {checkpoint!r}; choose one of {CHECKPOINTS}")
+    name = f"oracle/{model}/{checkpoint}/{variant}"
+    try:
+        return registry.get(name)
+    except KeyError:
+        have = sorted(a.meta.get("variant", "") for a in registry.artifacts()
+                      if a.meta.get("model") == model and a.meta.get("checkpoint") == checkpoint)
+        raise ModelFileError(f"no ORACLE artifact {name} in the registry (checkpoint "
+                             f"{checkpoint} of {model} ships: {', '.join(have) or 'nothing'})"
+                             ) from None
 
 
 def model_dir(model: str) -> Path:
-    if model not in MODELS:
-        raise ValueError(f"unknown ORACLE model {model!r}; choose one of {MODELS}")
-    return models_root() / model
-
-
-
-def read_manifest(model: str) -> dict[str, dict]:
-    path = model_dir(model) / "manifest.json"
-    if not path.is_file():
-        raise ModelFileError(f"no ORACLE manifest at {path}: models/oracle is missing from this "
-                             "installation (run tools/oracle_convert.py from a checkout)")
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)["files"]
+    """The folder holding an ORACLE model's files (and its card and licence)."""
+    return artifact(model, "f1", "numpy-float32").path
 
 
 def verified_path(model: str, filename: str, check: bool = True) -> tuple[Path, str]:
-    """Path of a model file and its sha256, checked against the manifest (raises if altered)."""
-    path = model_dir(model) / filename
-    if not path.is_file():
-        raise ModelFileError(f"ORACLE model file not found: {path}")
-    files = read_manifest(model)
-    expected = files.get(filename, {}).get("sha256")
-    if expected is None:
-        raise ModelFileError(f"{filename} is not listed in {model}/manifest.json")
-    if check:
-        actual = sha256_file(path)
-        if actual != expected:
-            raise ModelFileError(f"{path}: sha256 {actual} does not match the manifest {expected}")
-    return path, expected
+    """Path of a model file and its sha256, checked against the registry (raises if altered)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown ORACLE model {model!r}; choose one of {MODELS}")
+    for art in registry.artifacts():
+        if art.meta.get("model") == model and filename in art.files:
+            try:
+                return art.file(filename, check=check), art.files[filename]
+            except FileNotFoundError as exc:
+                raise ModelFileError(f"ORACLE model file not found: {exc}") from None
+    raise ModelFileError(f"{filename} is not a registered file of ORACLE model {model} "
+                         f"({registry.models_dir() / registry.MANIFEST})")
 
 
 def weights_filename(checkpoint: str, precision: str) -> str:
@@ -160,6 +157,7 @@ class OracleWeights:
              check: bool = True) -> OracleWeights:
         name = weights_filename(checkpoint, precision)
         path, sha = verified_path(model, name, check=check)
+        verified_path(model, path.with_suffix(".json").name, check=check)
         return cls.from_files(path, sha256=sha)
 
     @classmethod
@@ -237,24 +235,3 @@ def dequantize(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         else:
             out[key] = np.asarray(arr, dtype=np.float32)
     return out
-
-
-def head_layer_names(head: dict) -> list[str]:
-    names = []
-    for part in ("gru_branch", "static_branch", "trunk"):
-        names.extend(name for name, _ in head.get(part, []))
-    return names
-
-
-def write_manifest(folder: Path) -> dict[str, dict]:
-    """(Re)write ``folder/manifest.json`` listing every file with its sha256 and size in bytes."""
-    folder = Path(folder)
-    files = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.name != "manifest.json":
-            files[path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-    with open(folder / "manifest.json", "w", encoding="utf-8") as fh:
-        json.dump({"format_version": FORMAT_VERSION, "licence_notice": LICENCE_NOTICE,
-                   "files": files}, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-    return files
