@@ -48,7 +48,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import antares_devkit  # noqa: E402, F401
 
-from vra_antares import _core  # noqa: E402
 from vra_antares.filter import VirtualResearchAssistant  # noqa: E402
 from vra_antares.locus import locus_lightcurve  # noqa: E402
 from vra_antares.samples import devkit_locus, first_alerts, read_loci  # noqa: E402
@@ -81,38 +80,26 @@ def prepared(flt, data: dict, n: int, warm: bool):
     return devkit_locus(step)
 
 
-#: Seconds per pipeline stage, summed over calls (see :func:`record_stages`).
-STAGES: Counter = Counter()
-
-
-def record_stages() -> None:
-    """Make every core ``Pipeline`` add its per-stage timings to :data:`STAGES`."""
-    original = _core.pipeline.Pipeline.score_batch
-
-    def score_batch(self, items):
-        out = original(self, items)
-        STAGES.update(self.timings)
-        return out
-
-    _core.pipeline.Pipeline.score_batch = score_batch
-
-
 def time_runs(flt, locus, repeat: int):
-    """Milliseconds of ``repeat`` calls (after a few untimed ones that warm caches up)."""
+    """Milliseconds of ``repeat`` calls (after a few untimed ones that warm caches up), and
+    the seconds the core scorer spent per stage in them (``Scorer.timings``)."""
     props, tags = dict(locus.user_properties), set(locus.user_tags)
     times = []
     status = None
     warmup = max(3, repeat // 20)
+    start = Counter()
     for i in range(warmup + repeat):
         if i == warmup:
-            STAGES.clear()
+            start = Counter(flt.scorer.timings)
         locus.user_properties = dict(props)
         locus.user_tags = set(tags)
         t = time.perf_counter()
         result = flt.run(locus)
         times.append(time.perf_counter() - t)
         status = result.status
-    return np.array(times[-repeat:]) * 1e3, status
+    stages = Counter(flt.scorer.timings)
+    stages.subtract(start)
+    return np.array(times[-repeat:]) * 1e3, status, stages
 
 
 def time_lightcurve(locus, repeat: int) -> float:
@@ -131,7 +118,6 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
 
-    record_stages()
     clock = time.perf_counter()
     flt = VirtualResearchAssistant()
     setup_ms = (time.perf_counter() - clock) * 1e3
@@ -148,8 +134,8 @@ def main(argv=None) -> int:
                 if case == "cold" and n == 1:
                     continue  # the first alert of an object: warm and cold are the same
                 locus = prepared(flt, data, n, warm=case == "warm")
-                ms, status = time_runs(flt, locus, repeat)
-                stages = {k: v * 1e3 / len(ms) for k, v in STAGES.items()}
+                ms, status, spent = time_runs(flt, locus, repeat)
+                stages = {k: v * 1e3 / len(ms) for k, v in spent.items()}
                 rows.append({
                     "survey": survey, "n": n, "case": case if n > 1 else "first",
                     "status": status, "runs": len(ms),
@@ -157,7 +143,7 @@ def main(argv=None) -> int:
                     "median_ms_per_alert": float(np.median(ms)) / n,
                     "p99_ms_per_alert": float(np.percentile(ms, 99)) / n,
                     "lightcurve_ms": time_lightcurve(locus, min(repeat, 100)),
-                    "pipeline_stage_ms": stages,
+                    "scorer_stage_ms": stages,
                 })
     report = {
         "machine": {"python": platform.python_version(), "numpy": np.__version__,
@@ -172,20 +158,20 @@ def main(argv=None) -> int:
     m = report["machine"]
     print(f"Python {m['python']}, numpy {m['numpy']}, {m['cpu']}, one core; setup "
           f"{setup_ms:.0f} ms; ORACLE {flt.ORACLE_VARIANT}")
-    names = ("ebv", "features", "oracle", "scorers", "policies", "state")
+    names = ("ebv", "features", "oracle", "scorers", "policies")
     print(f"{'survey':6} {'alerts':>6} {'case':5} {'status':9} {'median ms':>10} "
           f"{'p99 ms':>9} {'ms/alert':>9} {'p99/alert':>9}  goal |  mean ms: {'lc':>6} "
           + " ".join(f"{n[:8]:>8}" for n in names))
     for r in rows:
         goal = ("ok" if r["p99_ms"] <= GOAL_P99_MS else "over") if r["n"] <= 100 else "-"
-        st = r["pipeline_stage_ms"]
+        st = r["scorer_stage_ms"]
         print(f"{r['survey']:6} {r['n']:>6} {r['case']:5} {r['status']:9} "
               f"{r['median_ms']:>10.3f} {r['p99_ms']:>9.3f} {r['median_ms_per_alert']:>9.4f} "
               f"{r['p99_ms_per_alert']:>9.4f}  {goal:4} |  {'':8} {r['lightcurve_ms']:>6.3f} "
               + " ".join(f"{st.get(n, 0.0):>8.3f}" for n in names))
     print(f"Rubin guideline ~{GUIDELINE_MS_PER_ALERT:g} ms per alert processed (one run per "
           f"alert); goal p99 <= {GOAL_P99_MS:g} ms for loci of <= 100 alerts. 'lc' = locus -> "
-          "light curve; the rest are the core pipeline's stages (all included in the total).")
+          "light curve; the rest are the core Scorer's stages (all included in the total).")
     return 0
 
 

@@ -10,6 +10,7 @@ reason, never Errored. Runs wherever antares-devkit installs (Python >= 3.9).
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import math
@@ -27,15 +28,12 @@ with warnings.catch_warnings():  # the devkit's own pydantic deprecations, at im
 
 ROOT = Path(__file__).resolve().parents[1]
 
+import vra_filters as vra  # noqa: E402
 from vra_antares import cli as acli  # noqa: E402
 from vra_antares import filter as afilter  # noqa: E402
 from vra_antares.locus import catalog_context, locus_lightcurve  # noqa: E402
 from vra_antares.samples import devkit_locus, first_alerts, read_loci  # noqa: E402
-
-from vra_filters.oracle import Oracle  # noqa: E402
-from vra_filters.pipeline import Pipeline  # noqa: E402
-from vra_filters.readers import Skip, rubin, ztf  # noqa: E402
-from vra_filters.state import MemoryStore  # noqa: E402
+from vra_filters.readers import rubin, ztf  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 ANT = DATA / "antares"
@@ -56,11 +54,12 @@ def flt():
 
 
 @pytest.fixture(scope="module")
-def oracles():
+def core():
+    """The core's own stateful path, as ``vra score`` runs it: a Scorer with the filter's
+    models and ORACLE routing, driven by the Stream over a memory store."""
     variant = afilter.VirtualResearchAssistant.ORACLE_VARIANT
     assert variant.startswith("numpy-")
-    return {"lsst": Oracle.load(model="elasticc", variant=variant),
-            "ztf": Oracle.load(model="bts", variant=variant)}
+    return vra.Scorer.load(oracle={"lsst": "elasticc", "ztf": "bts"}, oracle_variant=variant)
 
 
 def run(flt, data):
@@ -90,16 +89,17 @@ def ztf_packet(data: dict) -> dict:
             "prv_candidates": entries[:-1]}
 
 
-def core_annotations(lcs, oracle, context_from=None):
-    """The core pipeline over light curves in order, with one memory store (one object)."""
-    pipe = Pipeline(state=MemoryStore(), oracle=oracle)
+def core_annotations(lcs, scorer, context_from=None, store=None):
+    """The core over light curves in order, one Stream with one memory store (one object):
+    annotation dicts (or Skips)."""
+    stream = vra.Stream(scorer, store if store is not None else vra.MemoryStore())
     out = []
     for lc in lcs:
         if context_from is not None:
             catalog_context(lc.context, context_from.get("catalog_objects"),
                             context_from["ra"], context_from["dec"])
-        (res,) = pipe.score_batch([lc])
-        out.append(res)
+        (res,) = stream.run([lc])
+        out.append(res.to_dict() if isinstance(res, vra.Annotation) else res)
     return out
 
 
@@ -196,7 +196,11 @@ def test_sample_loci_succeed_with_plain_outputs(flt, name, data):
     assert props["vra_survey"] == ("ztf" if "ztf" in name else "lsst")
     assert props["vra_oracle_status"] == "ok"
     assert 0.0 <= props["vra_p_real"] <= 1.0 and 0.0 <= props["vra_score"] <= 10.0
-    assert set(json.loads(props["vra_state"])) == {"v", props["vra_survey"]}
+    saved = json.loads(props["vra_state"])
+    assert set(saved) == {props["vra_survey"]}
+    state = vra.ObjectState.from_bytes(base64.b64decode(saved[props["vra_survey"]]))
+    assert state.survey == props["vra_survey"] and state.n_visits == 1
+    assert len(state.oracle) == 1  # the ORACLE GRU state of the survey's model
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])
@@ -217,14 +221,14 @@ def test_lsst_light_curve_equals_the_rubin_reader(index):
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])
-def test_lsst_properties_equal_core_annotation(flt, oracles, index):
+def test_lsst_properties_equal_core_annotation(flt, core, index):
     result, locus = run(flt, LSST_LOCI[index])
     assert result.status == "Succeeded"
-    (ann,) = core_annotations([rubin.from_packet(rubin_packet(index))], oracles["lsst"])
+    (ann,) = core_annotations([rubin.from_packet(rubin_packet(index))], core)
     assert_matches(locus.user_properties, ann)
 
 
-def test_real_antares_lsst_alert_equals_core_annotation(flt, oracles):
+def test_real_antares_lsst_alert_equals_core_annotation(flt, core):
     """The real ANTARES LSST alert: its ``lsst_diaSource_*`` / ``lsst_diaObject_*`` properties
     as a Rubin packet through the core reader give the filter's numbers."""
     props = json.loads((ANT / "lsst_alert_properties_example.json").read_text())
@@ -233,7 +237,7 @@ def test_real_antares_lsst_alert_equals_core_annotation(flt, oracles):
                             if k.startswith("lsst_diaSource_")},
               "diaObject": {k[15:]: v for k, v in props.items()
                             if k.startswith("lsst_diaObject_")}}
-    (ann,) = core_annotations([rubin.from_packet(packet)], oracles["lsst"])
+    (ann,) = core_annotations([rubin.from_packet(packet)], core)
     result, locus = run(flt, LSST_ONE)
     assert result.status == "Succeeded"
     assert_matches(locus.user_properties, ann)
@@ -241,7 +245,7 @@ def test_real_antares_lsst_alert_equals_core_annotation(flt, oracles):
 
 
 @pytest.mark.parametrize("data", [SMALL, LARGE], ids=["small", "large"])
-def test_ztf_properties_equal_core_annotation(flt, oracles, data):
+def test_ztf_properties_equal_core_annotation(flt, core, data):
     """ZTF candidates and upper limits: the core ZTF reader on a packet of the same alerts."""
     result, locus = run(flt, data)
     assert result.status == "Succeeded"
@@ -250,13 +254,13 @@ def test_ztf_properties_equal_core_annotation(flt, oracles, data):
     for name in ("mjd", "mag", "magerr", "flux", "fluxerr", "rb"):
         np.testing.assert_array_equal(getattr(mine, name), getattr(core_lc, name), err_msg=name)
     assert (mine.is_det == core_lc.is_det).all() and (mine.band == core_lc.band).all()
-    (ann,) = core_annotations([core_lc], oracles["ztf"], context_from=data)
+    (ann,) = core_annotations([core_lc], core, context_from=data)
     assert_matches(locus.user_properties, ann)
     if data is LARGE:
         assert (~mine.is_det).sum() == 407  # every upper limit is a non-detection
 
 
-def test_replay_carries_history_alert_by_alert(flt, oracles):
+def test_replay_carries_history_alert_by_alert(flt, core):
     """The 23-alert LSST locus alert by alert, properties carried as ANTARES keeps them:
     every step equals the core scoring the same growing light curve with one state store
     (visits, garbage/purgatory history, incremental ORACLE state)."""
@@ -266,7 +270,8 @@ def test_replay_carries_history_alert_by_alert(flt, oracles):
                      key=lambda s: s["midpointMjdTai"])
     steps = [rubin.from_packet(dict(packet, diaSource=src, prvDiaSources=sources[:i]))
              for i, src in enumerate(sources)]  # the Rubin alert of each diaSource
-    expected = core_annotations(steps, oracles["lsst"])
+    store = vra.MemoryStore()
+    expected = core_annotations(steps, core, store=store)
     carried: dict = {}
     scored = 0
     for n in range(1, len(data["alerts"]) + 1):
@@ -274,7 +279,7 @@ def test_replay_carries_history_alert_by_alert(flt, oracles):
         step["user_properties"] = carried
         result, locus = run(flt, step)
         ann = expected[n - 1]
-        if isinstance(ann, Skip):
+        if isinstance(ann, vra.Skip):
             assert result.status == "Skipped" and result.reason == ann.reason
             continue
         assert result.status == "Succeeded", result.reason
@@ -282,10 +287,14 @@ def test_replay_carries_history_alert_by_alert(flt, oracles):
         carried = dict(locus.user_properties)
         scored += 1
         assert carried["vra_visits"] == scored
-    state = json.loads(carried["vra_state"])["lsst"]
-    assert state["n"] == scored
-    assert float(state["last"]) == sources[-1]["midpointMjdTai"]  # exact, not float32
-    assert state.get("models"), "the ORACLE state is carried"
+    blob = base64.b64decode(json.loads(carried["vra_state"])["lsst"])
+    state = vra.ObjectState.from_bytes(blob)
+    assert state.n_visits == scored > 1
+    assert state.last_mjd == sources[-1]["midpointMjdTai"]  # exact, not float32
+    assert state.oracle, "the ORACLE state is carried"
+    # the same bytes as the core's own store holds after the same alerts
+    (key,) = {(lc.survey, lc.object_id) for lc in steps}
+    assert blob == store.load([key])[key].to_bytes()
 
 
 def test_redelivered_alert_changes_nothing(flt):
@@ -328,7 +337,7 @@ def test_mixed_survey_locus_uses_the_trigger_survey(flt):
     _, z = run(flt, ztf_first)
     mixed["user_properties"] = {"vra_state": z.user_properties["vra_state"]}
     _, both = run(flt, mixed)
-    assert set(json.loads(both.user_properties["vra_state"])) == {"v", "ztf", "lsst"}
+    assert set(json.loads(both.user_properties["vra_state"])) == {"ztf", "lsst"}
 
 
 def test_catalogue_context_from_sdss_and_tns(flt):
@@ -463,11 +472,54 @@ def test_a_bug_is_errored_not_skipped():
     assert "boom" in result.traceback
 
 
-@pytest.mark.parametrize("state", ["not json", '{"v": 99}', '{"v": 1, "lsst": {"n": "x"}}',
-                                   '{"v": 1, "lsst": {"n": 1}}'])
+def _b64(blob: bytes) -> str:
+    return base64.b64encode(blob).decode("ascii")
+
+
+_ZTF_STATE = vra.ObjectState("ztf", "ZTF24x", n_visits=3, first_mjd=60000.0, last_mjd=60001.0)
+UNREADABLE = {
+    "not json": "not json",
+    "not an object": "[1, 2]",
+    "not text": '{"lsst": 5}',
+    "not base64": '{"lsst": "!!not base64!!"}',
+    "not a state": json.dumps({"lsst": _b64(b"junk bytes")}),
+    "truncated": json.dumps({"lsst": _b64(_ZTF_STATE.to_bytes()[:-3])}),
+    "another survey's": json.dumps({"lsst": _b64(_ZTF_STATE.to_bytes())}),
+    "the old v1 layout": '{"v": 1, "lsst": {"n": 1, "first": "60000.0", "last": "60000.0", '
+                         '"max": "5.0", "sum": "5.0", "garbage": 0}}',
+}
+
+
+@pytest.mark.parametrize("state", list(UNREADABLE.values()), ids=list(UNREADABLE))
 def test_unreadable_state_starts_afresh(flt, state):
     result, locus = run(flt, dict(LSST_LOCI[1], user_properties={"vra_state": state}))
     assert result.status == "Succeeded" and locus.user_properties["vra_visits"] == 1
+    fresh = json.loads(locus.user_properties["vra_state"])["lsst"]
+    assert vra.ObjectState.from_bytes(base64.b64decode(fresh)).n_visits == 1
+
+
+def test_state_is_the_locus_whatever_the_object_id(flt):
+    """A state saved under another object id of the survey (ZTF may give one locus's alerts
+    two ids) is the locus's history: the visit count goes on from it; other surveys' entries
+    are kept as they were."""
+    _, first = run(flt, LSST_LOCI[1])
+    lc = locus_lightcurve(devkit_locus(LSST_LOCI[1]))
+    earlier = vra.ObjectState("lsst", "not-" + lc.object_id, n_visits=4,
+                              first_mjd=lc.alert_mjd - 30, last_mjd=lc.alert_mjd - 20,
+                              max_rank=5.0, sum_rank=12.0)
+    ztf_entry = _b64(_ZTF_STATE.to_bytes())
+    text = json.dumps({"lsst": _b64(earlier.to_bytes()), "ztf": ztf_entry})
+    result, locus = run(flt, dict(LSST_LOCI[1], user_properties={"vra_state": text}))
+    assert result.status == "Succeeded"
+    props = locus.user_properties
+    assert props["vra_visits"] == 5
+    saved = json.loads(props["vra_state"])
+    assert saved["ztf"] == ztf_entry
+    state = vra.ObjectState.from_bytes(base64.b64decode(saved["lsst"]))
+    assert (state.object_id, state.n_visits, state.first_mjd) == \
+        (lc.object_id, 5, lc.alert_mjd - 30)
+    assert state.sum_rank == pytest.approx(12.0 + props["vra_rank"])
+    assert first.user_properties["vra_p_real"] == props["vra_p_real"]  # same alert, same scores
 
 
 # --------------------------------------------------------------------------------------------

