@@ -100,6 +100,17 @@ def test_vra_antares_package_from_the_install(venv, tmp_path):
     assert not (vendored / "cli.py").exists()  # the closure of the filter's imports only
 
 
+def test_vra_model_list_reads_the_installed_registry(venv):
+    out = _run([venv / "bin" / "vra", "model", "list"], cwd=str(venv))
+    assert out.returncode == 0, out.stderr[-3000:]
+    first = out.stdout.splitlines()[0]
+    assert str(venv.resolve()) in first or str(venv) in first, first  # the wheel's _models
+    manifest = json.loads((ROOT / "models" / "registry.json").read_text())
+    listed = {line.split()[0] for line in out.stdout.splitlines()[2:]
+              if line.strip() and "/" in line.split()[0]}
+    assert listed == {a["name"] for a in manifest["artifacts"]}
+
+
 def test_vra_demo(venv, tmp_path):
     """The embedded sample is scored from the installed package data (models, sample)."""
     out = _run([venv / "bin" / "vra", "demo"], cwd=str(tmp_path))
