@@ -8,7 +8,6 @@ port: 1e-4 on logits, 1e-5 on probabilities.
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -312,12 +311,20 @@ def test_bts_missing_values_and_galactic():
     s = I.bts_static({"l": float("nan"), "sky": -999.0, "drb": 0.9})
     assert s[0] == -9 and s[I.BTS_STATIC_NAMES.index("sky")] == -9
     assert s[I.BTS_STATIC_NAMES.index("drb")] == np.float32(0.9)
-    # Galactic centre and north galactic pole
-    l_, b_ = I.galactic(266.40499, -28.93617)
-    assert abs(b_) < 1e-3 and min(l_, 360 - l_) < 1e-3
-    _, b_ = I.galactic(192.85948, 27.12825)
-    assert b_ == pytest.approx(90.0, abs=1e-6)
-    assert math.isnan(I.galactic(float("nan"), 0.0)[0])
+    # l, b from the position when the reader gave none (the one transform, vra_filters.sky):
+    # the Galactic centre, and no position at all (-> missing, -9)
+    def static_lb(ra, dec, extra=None):
+        lc = LightCurve("x", "ztf", mjd=np.array([60000.0]), mag=np.array([18.0]),
+                        magerr=np.array([0.1]), band=np.array(["g"]), is_det=np.ones(1, bool),
+                        context=Context(ra=ra, dec=dec, extra=extra or {}))
+        return I.bts_rows_from_lightcurve(lc).static[:2]
+
+    l_, b_ = static_lb(266.4049882865447, -28.936177761791473)
+    assert abs(b_) < 1e-5 and min(l_, 360 - l_) < 1e-5
+    l_, b_ = static_lb(10.68458, 41.26917)  # M31 (astropy docs: 121.17424181, -21.57288557)
+    assert (l_, b_) == (np.float32(121.17424181), np.float32(-21.57288557))
+    assert static_lb(None, 12.0).tolist() == [-9.0, -9.0]
+    assert static_lb(float("nan"), 12.0, {"l": 5.0, "b": 6.0}).tolist() == [5.0, 6.0]
 
 
 # -- int8 numpy --------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..sky import icrs_to_galactic
+
 CONVENTIONS = ("inference", "training")
 
 #: Band -> mean wavelength in micrometres, LSST ugrizY (upstream's table; ``y`` accepted for Y).
@@ -218,6 +220,10 @@ def _finite(x) -> bool:
         return False
 
 
+def _finite_or_nan(x) -> float:
+    return float(x) if _finite(x) else math.nan
+
+
 def elasticc_static_from_context(ctx) -> dict[str, float]:
     """ELAsTiCC HEAD values for a light curve's context (SPEC §8).
 
@@ -284,28 +290,6 @@ def table_from_lightcurve(lc) -> SnanaTable:
 # §7: ZTF LightCurve -> BTS input
 # --------------------------------------------------------------------------------------------
 
-#: ICRS -> Galactic rotation matrix (J2000 north galactic pole and longitude of the NCP).
-_GAL_NGP_RA = math.radians(192.85948)
-_GAL_NGP_DEC = math.radians(27.12825)
-_GAL_L_NCP = math.radians(122.93192)
-
-
-def galactic(ra_deg: float, dec_deg: float):
-    """Galactic (l, b) in degrees from ICRS (ra, dec) in degrees (good to ~1e-4 deg; the BTS
-    network sees these values raw, so this precision is ample)."""
-    if not (_finite(ra_deg) and _finite(dec_deg)):
-        return math.nan, math.nan
-    ra, dec = math.radians(ra_deg), math.radians(dec_deg)
-    sinb = (math.sin(dec) * math.sin(_GAL_NGP_DEC)
-            + math.cos(dec) * math.cos(_GAL_NGP_DEC) * math.cos(ra - _GAL_NGP_RA))
-    b = math.asin(max(-1.0, min(1.0, sinb)))
-    y = math.cos(dec) * math.sin(ra - _GAL_NGP_RA)
-    x = (math.sin(dec) * math.cos(_GAL_NGP_DEC)
-         - math.cos(dec) * math.sin(_GAL_NGP_DEC) * math.cos(ra - _GAL_NGP_RA))
-    l_ = _GAL_L_NCP - math.atan2(y, x)
-    return math.degrees(l_) % 360.0, math.degrees(b)
-
-
 def _bts_clean(v) -> float:
     """Training-path missing rule for BTS: NaN/None -> -9, -999 -> -9 (SPEC §7)."""
     if not _finite(v):
@@ -338,9 +322,9 @@ def bts_rows_from_lightcurve(lc) -> ModelRows:
     feats[:, 3] = 1.0
     extra = dict(lc.context.extra or {})
     if "l" not in extra or "b" not in extra:
-        l_, b_ = galactic(lc.context.ra, lc.context.dec)
-        extra.setdefault("l", l_)
-        extra.setdefault("b", b_)
+        l_, b_ = icrs_to_galactic(_finite_or_nan(lc.context.ra), _finite_or_nan(lc.context.dec))
+        extra.setdefault("l", float(l_))
+        extra.setdefault("b", float(b_))
     return ModelRows(np.asarray(lc.mjd, dtype=np.float64)[det], feats, bts_static(extra),
                      n_raw=len(lc), object_id=str(lc.object_id))
 
