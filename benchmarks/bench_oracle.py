@@ -20,15 +20,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import sys  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
+from vra_dev.oracle import reference as R  # noqa: E402
+from vra_dev.oracle.bench import bench, format_table  # noqa: E402
 from vra_filters.oracle import VARIANTS  # noqa: E402
-from vra_filters.oracle import reference as R  # noqa: E402
-from vra_filters.oracle.bench import bench, format_table  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,7 @@ import pytest
 @pytest.fixture(scope="session")
 def ref():
     """ORACLE reference inputs and upstream outputs (tests/data/oracle)."""
-    from vra_filters.oracle import reference
+    from vra_dev.oracle import reference
 
     return reference.load_arrays()
 
@@ -17,6 +17,6 @@ def ref():
 @pytest.fixture(scope="session")
 def lcs(ref):
     """The 44 reference light curves as core LightCurve objects."""
-    from vra_filters.oracle import reference
+    from vra_dev.oracle import reference
 
     return reference.reference_lightcurves(ref)

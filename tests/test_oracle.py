@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pytest
 
+from vra_dev.oracle import reference as R
 from vra_filters.lightcurve import Context, LightCurve
 from vra_filters.oracle import (
     Oracle,
@@ -21,7 +22,6 @@ from vra_filters.oracle import (
     state_to_bytes,
 )
 from vra_filters.oracle import inputs as I
-from vra_filters.oracle import reference as R
 from vra_filters.oracle import taxonomy as T
 from vra_filters.oracle.numpy_runtime import NumpyOracle
 from vra_filters.oracle.weights import OracleWeights, quantize_per_column

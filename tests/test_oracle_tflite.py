@@ -11,8 +11,8 @@ import importlib.util
 import numpy as np
 import pytest
 
+from vra_dev.oracle import reference as R
 from vra_filters.oracle import Oracle, state_from_bytes, state_to_bytes
-from vra_filters.oracle import reference as R
 from vra_filters.oracle import taxonomy as T
 
 HAVE_LITERT = importlib.util.find_spec("ai_edge_litert") is not None

@@ -7,9 +7,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from vra_filters.oracle import reference as R
+from vra_dev.oracle import reference as R
+from vra_dev.oracle import training as TR
 from vra_filters.oracle import taxonomy as T
-from vra_filters.oracle import training as TR
 from vra_filters.oracle.numpy_runtime import NumpyOracle
 
 

@@ -18,15 +18,12 @@ import argparse
 import csv
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from vra_filters.trees import TreeEnsemble  # noqa: E402
+from vra_filters.registry import models_dir
+from vra_filters.trees import TreeEnsemble
 
 VERSION = "duck-1.1"
 SOURCE_REPO = "https://github.com/HeloiseS/atlasvras"
@@ -166,7 +163,7 @@ def metrics(out: Path, labelled: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models_json", type=Path, help="directory holding duck/{day1,dayN}/*.json")
-    ap.add_argument("--out", type=Path, default=ROOT / "models" / "vra" / "duck")
+    ap.add_argument("--out", type=Path, default=models_dir() / "vra" / "duck")
     ap.add_argument("--labelled", type=Path, help="atlas_labelled_features dir (metrics)")
     args = ap.parse_args(argv)
     for stage in ("day1", "dayN"):

@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from vra_dev.manifest import refresh  # noqa: E402
-from vra_filters.oracle import taxonomy as tx  # noqa: E402
-from vra_filters.oracle import weights as wt  # noqa: E402
+from vra_dev.manifest import refresh
+from vra_filters.oracle import taxonomy as tx
+from vra_filters.oracle import weights as wt
+from vra_filters.registry import models_dir
 
 SOURCE_REPO = "https://github.com/dev-ved30/Oracle"
 SOURCE_COMMIT = "7ddbfc45f7cc75ebe60cb6535e8fcf382c0fb009"
@@ -107,7 +104,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--source", type=Path, required=True,
                     help="folder with models/<run>/best_model*.pth and LICENSE")
-    ap.add_argument("--out", type=Path, default=ROOT / "models" / "oracle")
+    ap.add_argument("--out", type=Path, default=models_dir() / "oracle")
     ap.add_argument("--models", nargs="*", default=list(RUN_DIRS))
     args = ap.parse_args(argv)
 

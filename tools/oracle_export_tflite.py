@@ -13,18 +13,13 @@ Usage: python tools/oracle_export_tflite.py [--models elasticc elasticc-lite bts
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from vra_dev.manifest import refresh  # noqa: E402
-from vra_filters.oracle import reference as R  # noqa: E402
-from vra_filters.oracle import tflite as TL  # noqa: E402
-from vra_filters.oracle import weights as wt  # noqa: E402
+from vra_dev.manifest import refresh
+from vra_dev.oracle import reference as R
+from vra_dev.oracle import tflite_export as TL
+from vra_filters.oracle import weights as wt
 
 
 def representative_for(model: str, checkpoint: str):

@@ -13,7 +13,7 @@ project's samples (tests/data/lasair, tests/data/rubin, via the package readers)
 * incremental vs full recomputation: max |delta| of logits and probabilities over every prefix
   of the growing curves, fed one alert at a time (state through bytes each time);
 * inference vs training convention: how often the top class differs per level (float);
-* file sizes; optionally (--bench) the throughput table of ``vra_filters.oracle.bench``.
+* file sizes; optionally (--bench) the throughput table of ``vra_dev.oracle.bench``.
 
 Needs TensorFlow (Keras rows) and ai-edge-litert (TFLite rows); rows whose runtime is missing are
 reported as errors. Usage: python tools/oracle_report.py [--bench] [--models elasticc ...]
@@ -24,23 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import warnings
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # one core for the throughput rows (--bench): BLAS, TensorFlow and LiteRT all single-threaded
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
              "TF_NUM_INTEROP_THREADS"):
     os.environ.setdefault(_var, "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
 
 from vra_dev.manifest import files_below  # noqa: E402
+from vra_dev.oracle import reference as R  # noqa: E402
 from vra_filters.oracle import Oracle, state_from_bytes, state_to_bytes  # noqa: E402
-from vra_filters.oracle import reference as R  # noqa: E402
 from vra_filters.oracle import weights as wt  # noqa: E402
 from vra_filters.oracle.core import DEFAULT_VARIANT  # noqa: E402
 from vra_filters.registry import models_dir  # noqa: E402
@@ -282,7 +278,7 @@ def write_card(model, rep, date):
                     f"(n = {c['n']}).")
     bench_txt = "(not measured)"
     if "bench" in m:
-        from vra_filters.oracle.bench import format_table
+        from vra_dev.oracle.bench import format_table
 
         b = m["bench"]
         bench_txt = ("```\n" + format_table(b) + "\n```\nfull b1 = whole light curve, one "
@@ -334,7 +330,7 @@ def main(argv=None) -> int:
             m["incremental"] = incremental(model, series, names)
             m["convention_disagreement"] = convention_disagreement(model, ref_lcs + sample_lcs)
             if args.bench:
-                from vra_filters.oracle.bench import bench
+                from vra_dev.oracle.bench import bench
 
                 m["bench"] = bench(ref_lcs, model=model)
         rep["models"][model] = m

@@ -142,7 +142,7 @@ def run_bench(n_alerts: int = 10000, quiet: bool = False, oracle: bool = True) -
         say(f"packet       {rate:>12,.0f} alerts/s  ({n_det} earlier detections replayed)")
 
     if oracle:
-        from .oracle.bench import bench as oracle_bench
+        from vra_dev.oracle.bench import bench as oracle_bench
         # The whole pipeline as `vra score` runs it on LSST: with ORACLE's deployed variant,
         # incremental (each object's GRU state kept in the store).
         with_oracle = Scorer.load(oracle={"lsst": "elasticc"})

@@ -69,7 +69,7 @@ def load_backend(model: str, variant: str, checkpoint: str = "f1", threads: int 
 
         return LiteRTOracle.load(model, variant, checkpoint, threads=threads, check=check)
     if variant == "keras":
-        from .keras_model import KerasOracle
+        from vra_dev.oracle.keras_model import KerasOracle  # maintainer package (TensorFlow)
 
         return KerasOracle(OracleWeights.load(model, checkpoint, "float32", check=check))
     raise ValueError(f"unknown ORACLE variant {variant!r}; choose one of {VARIANTS}")

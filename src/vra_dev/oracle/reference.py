@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .inputs import (
+from vra_filters.oracle.inputs import (
     ELASTICC_STATIC_NAMES,
     FLUXCAL_PER_NJY,
     PHOTFLAG_DETECTION,
@@ -23,7 +23,7 @@ from .inputs import (
 
 
 def default_path() -> Path:
-    """tests/data/oracle/reference_vectors.npz of a source checkout."""
+    """tests/data/oracle/reference_vectors.npz of the source checkout vra_dev is run from."""
     root = Path(__file__).resolve().parents[3]
     return root / "tests" / "data" / "oracle" / "reference_vectors.npz"
 
@@ -35,7 +35,7 @@ def load_arrays(path: Path | None = None) -> dict:
 
 def lightcurve_from_raw(d: dict, i: int, n_raw: int | None = None):
     """Sample ``i`` (optionally only its first ``n_raw`` raw rows) as a core LightCurve."""
-    from ..lightcurve import Context, LightCurve, flux_to_mag, fluxerr_to_magerr
+    from vra_filters.lightcurve import Context, LightCurve, flux_to_mag, fluxerr_to_magerr
 
     lo, hi = int(d["raw_offsets"][i]), int(d["raw_offsets"][i + 1])
     if n_raw is not None:
@@ -83,8 +83,8 @@ def sample_alert_files(root: Path | None = None) -> list:
 
 def sample_alert_lightcurves(root: Path | None = None) -> list:
     """Every LSST alert of :func:`sample_alert_files` the readers turn into a light curve."""
-    from ..lightcurve import LightCurve
-    from ..readers import read
+    from vra_filters.lightcurve import LightCurve
+    from vra_filters.readers import read
 
     return [lc for lc in read(sample_alert_files(root))
             if isinstance(lc, LightCurve) and lc.survey == "lsst"]

@@ -1,4 +1,5 @@
-"""ORACLE throughput per variant on the same light curves in the same process (for ``vra bench``).
+"""ORACLE throughput per variant on the same light curves in the same process (``vra bench``,
+``benchmarks/bench_oracle.py``, ``tools/oracle_report.py --bench``).
 
 What is timed (wall clock, ``time.perf_counter``), for each variant:
 
@@ -21,8 +22,8 @@ from __future__ import annotations
 import os
 import time
 
-from . import core
-from .weights import model_dir, weights_filename
+from vra_filters.oracle import core
+from vra_filters.oracle.weights import model_dir, weights_filename
 
 
 def variant_files(model: str, variant: str, checkpoint: str = "f1") -> list:
@@ -30,7 +31,7 @@ def variant_files(model: str, variant: str, checkpoint: str = "f1") -> list:
         return [weights_filename(checkpoint, "float32")]
     if variant == "numpy-int8":
         return [weights_filename(checkpoint, "int8")]
-    from .tflite import tflite_filename
+    from vra_filters.oracle.tflite import tflite_filename
 
     return [tflite_filename(checkpoint, variant)]
 
@@ -63,7 +64,7 @@ def bench(lightcurves=None, model: str = "elasticc", variants=None, checkpoint: 
     ``ratio_bytes_to_float`` the file size by the float32 weights'. ``quiet=False`` also prints
     a table.
     """
-    from .inputs import MODEL_SURVEYS
+    from vra_filters.oracle.inputs import MODEL_SURVEYS
 
     lcs = [lc for lc in (lightcurves or []) if getattr(lc, "survey", "") in MODEL_SURVEYS[model]]
     source = "given"

@@ -12,7 +12,7 @@ Two builds:
   rows whose 5 values all equal :data:`MASK_VALUE` (impossible for real data: wavelength > 0), so
   they never touch the state. Accepts initial states, which makes it usable for incremental runs.
 * :func:`step_function` / :func:`head_function` -- one GRU step for both layers and the head as
-  plain TensorFlow ops (the graph exported to TFLite; see :mod:`.tflite`).
+  plain TensorFlow ops (the graph exported to TFLite; see :mod:`.tflite_export`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from .weights import HIDDEN, OracleWeights
+from vra_filters.oracle.weights import HIDDEN, OracleWeights
 
 MASK_VALUE = -9.0
 H = HIDDEN

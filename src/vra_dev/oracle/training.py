@@ -29,8 +29,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import taxonomy as tx
-from .weights import FORMAT_VERSION, HIDDEN, OracleWeights
+from vra_filters.oracle import taxonomy as tx
+from vra_filters.oracle.weights import FORMAT_VERSION, HIDDEN, OracleWeights
 
 ALPHA = 0.5
 
@@ -79,7 +79,7 @@ def random_weights(model: str = "elasticc", seed: int = 0) -> OracleWeights:
             "taxonomy": {"names": list(tax.names), "parents": list(tax.parents)},
             "static_size": arch["static_size"], "head": arch["head"], "hidden": HIDDEN,
             "gate_order": ["r", "z", "n"], "precision": "float32",
-            "source": {"note": "randomly initialised by vra_filters.oracle.training"}}
+            "source": {"note": "randomly initialised by vra_dev.oracle.training"}}
     return OracleWeights(arrays, meta)
 
 

@@ -1,0 +1,11 @@
+"""ORACLE maintainer code (not part of the runtime package vra_filters):
+
+* :mod:`.keras_model`: ORACLE-1 in Keras, from the portable weights (parity checks, the
+  ``keras`` variant of :class:`vra_filters.oracle.Oracle`, the graph the TFLite files come from);
+* :mod:`.training`: the WHXE loss, truncation augmentation and a small training loop;
+* :mod:`.tflite_export`: the TFLite exports (float32, dynamic-int8, int8);
+* :mod:`.bench`: throughput per variant;
+* :mod:`.reference`: the reference set of a checkout (tests/data/oracle) as light curves.
+
+TensorFlow is imported only inside the functions that need it.
+"""
