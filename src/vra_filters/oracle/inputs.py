@@ -203,12 +203,6 @@ def input_from_rows(rows: ModelRows, convention: str = "inference") -> OracleInp
     return OracleInput(rows.timeseries(t0), rows.static, t0, "ok", rows.object_id, rows.n_raw)
 
 
-def preprocess_table(table: SnanaTable, convention: str = "inference",
-                     static_size: int = 18) -> OracleInput:
-    """SPEC §6: an SNANA-style table -> network input (``static_size`` 0 for the lite model)."""
-    return input_from_rows(rows_from_table(table, convention, static_size), convention)
-
-
 # --------------------------------------------------------------------------------------------
 # §8: core LightCurve -> SNANA-style table (LSST / ELAsTiCC)
 # --------------------------------------------------------------------------------------------

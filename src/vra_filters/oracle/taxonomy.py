@@ -180,13 +180,6 @@ class Taxonomy:
         best = int(ok[int(np.argmax(key))])
         return self.names[best], float(p[best])
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "names": list(self.names), "parents": list(self.parents)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Taxonomy:
-        return cls(d.get("name", ""), tuple(d["names"]), tuple(int(p) for p in d["parents"]))
-
 
 #: ELAsTiCC taxonomy (ELAsTiCC and ELAsTiCC-lite models): 26 nodes, 19 leaves (SPEC §5.1).
 ELASTICC = Taxonomy(
@@ -209,22 +202,6 @@ BTS = Taxonomy(
     ("Alert", "Persistent", "Transient", "AGN", "CV", "SN-Ia", "SN-II", "SN-Ib/c", "SLSN"),
     (-1, 0, 0, 1, 1, 2, 2, 2, 2),
 )
-
-#: ELAsTiCC simulation model names -> ELAsTiCC taxonomy leaves, for users who train or score
-#: against ELAsTiCC truth tables (our own table of the ELAsTiCC class list).
-ELASTICC_LABELS: dict[str, str] = {
-    "SNIa-SALT3": "SNIa", "SNIa-SALT2": "SNIa", "SNIax": "SNIax", "SNIa-91bg": "SNI91bg",
-    "SNII-NMF": "SNII", "SNII-Templates": "SNII", "SNIIn-MOSFIT": "SNII", "SNIIn": "SNII",
-    "SNIIb": "SNII", "SNII+HostXT_V19": "SNII", "SNIIb+HostXT_V19": "SNII",
-    "SNIb-Templates": "SNIb/c", "SNIc-Templates": "SNIb/c", "SNIcBL-Templates": "SNIb/c",
-    "SNIb+HostXT_V19": "SNIb/c", "SNIc+HostXT_V19": "SNIb/c", "SNIcBL+HostXT_V19": "SNIb/c",
-    "SLSN-I": "SLSN", "SLSN-I+host": "SLSN", "SLSN-I_no_host": "SLSN",
-    "TDE": "TDE", "ILOT": "ILOT", "CART": "CART", "PISN": "PISN",
-    "KN_K17": "KN", "KN_B19": "KN", "dwarf-nova": "Dwarf Novae",
-    "uLens-Single-GenLens": "uLens", "uLens-Single_PyLIMA": "uLens", "uLens-Binary": "uLens",
-    "Mdwarf-flare": "M-dwarf Flare", "Cepheid": "Cepheid", "RRL": "RR Lyrae",
-    "d-Sct": "Delta Scuti", "EB": "EB", "CLAGN": "AGN", "AGN": "AGN",
-}
 
 TAXONOMIES = {"elasticc": ELASTICC, "elasticc-lite": ELASTICC, "bts": BTS}
 

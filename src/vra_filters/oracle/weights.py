@@ -137,10 +137,6 @@ class OracleWeights:
         return list(self.meta["taxonomy"]["names"])
 
     @property
-    def node_parents(self) -> list[int]:
-        return list(self.meta["taxonomy"]["parents"])
-
-    @property
     def static_size(self) -> int:
         return int(self.meta.get("static_size", 0))
 
