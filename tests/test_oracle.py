@@ -401,34 +401,38 @@ def test_numpy_int8_agrees_with_float_on_top_classes(lcs, sample_alerts, oracles
     assert dev < 0.1
 
 
-def test_annotate_with_the_state_store(ref, lcs, oracles):
-    """Pipeline glue: states persist in the core store (SQLite), several alerts of one object in
-    one call are applied in order, a re-delivered alert changes nothing, and the blocks equal
-    the stateless ones."""
-    from vra_filters.state import StateStore
-
+def test_annotate_is_pure_and_continues_states(ref, lcs, oracles):
+    """Pipeline glue: ``annotate(lcs, states) -> (blocks, new_states)`` does no I/O; several
+    alerts of one object in one call are applied in order; states kept as bytes between calls
+    (what a store does) continue exactly; a re-delivered alert changes nothing; the blocks equal
+    the stateless ones; the same call twice gives the same and leaves its inputs alone."""
     o = oracles()
-    store = StateStore(":memory:")
     sample = 25  # Lasair object, 87 detections
     alerts = [R.lightcurve_from_raw(ref, sample, k) for k in range(1, 88)]
+    key = ("lsst", alerts[0].object_id)
     # first batch: alerts 1..40 of the object, all in one call
-    blocks = o.annotate(alerts[:40], store)
-    assert len(o.pending_states) == 1
+    blocks, states = o.annotate(alerts[:40])
+    assert list(states) == [key] and states[key].n_rows == 40
     full = annotation_fields(o.classify([alerts[39]])[0])
     assert blocks[-1]["n_rows"] == 40
     for a, b in zip(blocks[-1]["probabilities"].values(), full["probabilities"].values()):
         assert a == pytest.approx(b, abs=1e-6)
     # later batches one alert each, plus a re-delivery of the last one
+    stored = {k: state_to_bytes(v) for k, v in states.items()}
     for lc in alerts[40:] + [alerts[-1]]:
-        block = o.annotate([lc], store)[0]
+        (block,), new = o.annotate([lc], {k: state_from_bytes(b) for k, b in stored.items()})
+        stored.update({k: state_to_bytes(v) for k, v in new.items()})
     full = annotation_fields(o.classify([alerts[-1]])[0])
     assert block["n_rows"] == full["n_rows"] == 87
     for a, b in zip(block["probabilities"].values(), full["probabilities"].values()):
         assert a == pytest.approx(b, abs=1e-6)
-    blob = store.model_states(o.state_name, [("lsst", alerts[0].object_id)])
-    assert state_from_bytes(next(iter(blob.values()))).n_rows == 87
+    assert state_from_bytes(stored[key]).n_rows == 87
+    # pure: same inputs -> same outputs, the prior state untouched
+    prior = {key: state_from_bytes(stored[key])}
+    first, second = o.annotate([alerts[-1]], prior), o.annotate([alerts[-1]], prior)
+    assert first[0] == second[0] and state_to_bytes(prior[key]) == stored[key]
     # stateless mode
-    assert o.annotate([alerts[-1]], None)[0]["top"] == full["top"]
+    assert o.annotate([alerts[-1]])[0][0]["top"] == full["top"]
 
 
 def test_default_variant_falls_back_to_numpy_without_litert(monkeypatch):
