@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vra_filters import dust, sky
+from vra_filters import dust, healpix, sky
 from vra_filters.sky import icrs_to_galactic
 
 SHIPPED_SHA256 = "3da57e8acca9a66db0c5ee12754fed6eab4fe6a45184a9a0d35d21ee00b5bf06"
@@ -159,22 +159,22 @@ def test_nest2ring_small_table():
     expected = [13, 5, 4, 0, 15, 7, 6, 1, 17, 9, 8, 2, 19, 11, 10, 3, 28, 20, 27, 12, 30, 22, 21,
                 14, 32, 24, 23, 16, 34, 26, 25, 18, 44, 37, 36, 29, 45, 39, 38, 31, 46, 41, 40,
                 33, 47, 43, 42, 35]
-    assert dust.nest2ring(2, np.arange(48)).tolist() == expected
-    assert dust.nest2ring(1, np.arange(12)).tolist() == list(range(12))
-    perm = dust.nest2ring(64, np.arange(12 * 64 * 64))
+    assert healpix.nest2ring(2, np.arange(48)).tolist() == expected
+    assert healpix.nest2ring(1, np.arange(12)).tolist() == list(range(12))
+    perm = healpix.nest2ring(64, np.arange(12 * 64 * 64))
     assert np.array_equal(np.sort(perm), np.arange(12 * 64 * 64))
 
 
 @pytest.mark.parametrize("nside", [1, 2, 3, 8, 64])
 def test_pix2ang_ang2pix_roundtrip(nside):
     pix = np.arange(12 * nside * nside)
-    theta, phi = dust.pix2ang_ring(nside, pix)
-    assert np.array_equal(dust.ang2pix_ring(nside, theta, phi), pix)
+    theta, phi = healpix.pix2ang_ring(nside, pix)
+    assert np.array_equal(healpix.ang2pix_ring(nside, theta, phi), pix)
 
 
 def test_interpolation_exact_at_pixel_centres(sfd):
     pix = np.arange(12 * sfd.nside**2)
-    theta, phi = dust.pix2ang_ring(sfd.nside, pix)
+    theta, phi = healpix.pix2ang_ring(sfd.nside, pix)
     l_deg, b_deg = np.degrees(phi), 90.0 - np.degrees(theta)
     np.testing.assert_allclose(sfd.galactic(l_deg, b_deg), sfd.values, rtol=1e-9, atol=0)
     np.testing.assert_array_equal(sfd.galactic(l_deg, b_deg, interpolate=False), sfd.values)
@@ -185,7 +185,7 @@ def test_weights_are_a_partition_of_unity():
     theta = np.r_[np.arccos(rng.uniform(-1, 1, 5000)), 0.0, np.pi]
     phi = np.r_[rng.uniform(0, 2 * np.pi, 5000), 1.0, 2.0]
     for nside in (1, 2, 16):
-        pix, w = dust.interp_weights_ring(nside, theta, phi)
+        pix, w = healpix.interp_weights_ring(nside, theta, phi)
         assert pix.shape == (4, theta.size)
         assert (pix >= 0).all() and (pix < 12 * nside**2).all()
         assert (w >= -1e-12).all()
@@ -199,7 +199,7 @@ def _random_map(nside, seed=0):
 def test_continuous_across_ring_and_pixel_boundaries():
     nside = 8
     m = _random_map(nside)
-    start, count, ring_theta, shift = dust._ring_tables(nside)
+    start, count, ring_theta, shift = healpix._ring_tables(nside)
     eps = 1e-9  # rad; a value jump would be ~0.1, the Lipschitz change here ~1e-8
     rng = np.random.default_rng(1)
 
@@ -253,7 +253,7 @@ def test_nan_and_invalid_coordinates(sfd):
 
 def _ring_to_nested(ring_values):
     nside = int(math.isqrt(ring_values.size // 12))
-    return ring_values[dust.nest2ring(nside, np.arange(ring_values.size))]
+    return ring_values[healpix.nest2ring(nside, np.arange(ring_values.size))]
 
 
 def _write_healpix_fits(path, values, ordering, *, rowlen=1024, extra=None):
