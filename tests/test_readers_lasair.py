@@ -164,19 +164,36 @@ def test_json_lines_with_a_corrupt_line_skips_only_that_line(tmp_path):
         "LightCurve", "Skip", "LightCurve", "LightCurve"]
 
 
-def test_truncated_files_are_one_skip(tmp_path):
+def test_truncated_files_keep_the_records_before_the_cut(tmp_path):
     text = SUBSET.read_text()
+    full = list(read([SUBSET], "lasair"))
     cut = tmp_path / "cut.json"
     cut.write_text(text[: len(text) // 3])
+    # records that start before the cut, minus the one the cut runs through
+    n_whole = text[: len(text) // 3].count("\n{") - 1
     out = list(read([cut], "lasair"))
-    assert len(out) == 1 and isinstance(out[0], Skip)
-    assert "corrupt or truncated JSON" in out[0].reason
+    # those before it are read exactly as from the whole file, then one truncation note
+    assert len(out) == n_whole + 1 and 0 < n_whole < 5
+    for got, ref in zip(out[:n_whole], full):
+        assert type(got) is type(ref)
+        if isinstance(ref, LightCurve):
+            assert got.object_id == ref.object_id and len(got) == len(ref)
+    assert out[-1] == Skip("cut.json", f"file truncated after {n_whole} records")
+    # gzip cut mid-stream: the records decompressed before the cut, deduplicated as usual
+    raw = raw_records(DUPES)
     gz = tmp_path / "cut.json.gz"
     gz.write_bytes(DUPES.read_bytes()[:50000])
     out = list(read([gz], "lasair"))
-    assert len(out) == 1 and isinstance(out[0], Skip) and "gzip" in out[0].reason
-    with pytest.raises(InputError):
-        list(lasair.iter_records(cut))
+    assert isinstance(out[-1], Skip) and out[-1].source == "cut.json.gz"
+    n = int(out[-1].reason.split("after ")[1].split()[0])
+    assert out[-1].reason == f"file truncated after {n} records" and 0 < n < len(raw)
+    kept = lasair.dedupe([(str(i), r) for i, r in enumerate(raw[:n])])
+    assert [o.object_id for o in out[:-1] if isinstance(o, LightCurve)] == [
+        str(r["diaObjectId"]) for _, r in kept if r.get("alert")]
+    # iter_records ends with the same note, which from_record turns into the reason
+    *_, last = lasair.iter_records(cut)
+    with pytest.raises(InputError, match="file truncated after"):
+        lasair.from_record(last.data)
 
 
 def test_bad_alert_contents_raise_input_errors_naming_the_field():

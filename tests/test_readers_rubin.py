@@ -276,7 +276,11 @@ def test_corrupt_and_misrouted_files_are_skips(tmp_path):
     cut = tmp_path / "cut.avro"
     cut.write_bytes(FINK_AVRO.read_bytes()[:100000])
     out = list(read([cut], "rubin"))
-    assert isinstance(out[-1], Skip) and "corrupt Avro" in out[-1].reason
+    assert out == [Skip("cut.avro", "file truncated after 0 records")]  # both in one block
+    junk = tmp_path / "junk.avro"
+    junk.write_bytes(b"not avro at all")
+    assert list(read([junk], "rubin")) == [
+        Skip("junk.avro", "not an Avro file (it does not start with the Avro header)")]
     ztf_avro = Path(__file__).parent / "data" / "ztf" / "ZTF19acihgng.avro"
     out = list(read([ztf_avro], "rubin"))
     assert len(out) == 1 and out[0].reason == "diaSource: missing"

@@ -168,4 +168,4 @@ def test_corrupt_avro_is_a_skip(tmp_path):
     cut = tmp_path / "cut.avro"
     cut.write_bytes(RAW_AVRO.read_bytes()[:30000])
     out = list(read([cut], "ztf"))
-    assert out and isinstance(out[-1], Skip) and "corrupt Avro" in out[-1].reason
+    assert out == [Skip("cut.avro", "file truncated after 0 records")]  # one block, cut

@@ -1,198 +1,272 @@
-"""File plumbing shared by the alert readers: JSON (array, single packet, JSON lines), Avro
-container files and Parquet, each optionally gzip-compressed.
+"""Inputs shared by the alert readers: files or in-memory bytes holding JSON (array, single
+packet, JSON lines), Avro container files or Parquet, each optionally gzip-compressed.
 
 Why one place: Lasair, Rubin and ZTF alerts arrive in the same few containers, and the rules
-for a broken file must be identical everywhere. A file that cannot be parsed as a whole raises
-:class:`~vra_filters.lightcurve.InputError` (the dispatcher turns it into one Skip); in a JSON
-lines file only the broken line is lost: it becomes a :class:`BadRecord` whose
-``from_record`` raises, i.e. a per-line Skip, and the other lines are still read.
+for a broken input must be identical everywhere. Every iterator here yields
+``(source, record)`` pairs and never raises for damage it can locate: a corrupt JSON line, a
+non-UTF-8 byte or an over-nested element becomes a :class:`~._fields.BadRecord` (a Skip for
+that record), and a file that ends early (a cut-off ``.jsonl.gz``, ``.json.gz`` or Avro file)
+gives the records before the cut and then one ``"file truncated after N records"``. Only an
+input that cannot be opened at all raises :class:`~vra_filters.lightcurve.InputError`.
 
-fastavro and pyarrow are imported inside the functions that need them so that importing the
-package (e.g. on an ANTARES worker) costs nothing.
+The container is told by its magic number (gzip ``1f 8b``, Avro ``Obj\\x01``, Parquet
+``PAR1``), else by the file suffix. fastavro and pyarrow are imported inside the functions
+that need them so that importing the package (e.g. on an ANTARES worker) costs nothing.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
-import json
-import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..lightcurve import InputError
+from . import _json
+from ._fields import BadRecord
 
-_GZIP_MAGIC = b"\x1f\x8b"
-
-#: A JSON string literal, or a comma followed only by whitespace and a closing bracket.
-#: Matching strings first makes the trailing-comma fix safe: commas inside strings are kept.
-_TRAILING_COMMA = re.compile(r'("(?:[^"\\]|\\.)*")|,(\s*[}\]])', re.DOTALL)
-
+GZIP_MAGIC = b"\x1f\x8b"
+AVRO_MAGIC = b"Obj\x01"
+PARQUET_MAGIC = b"PAR1"
 #: Suffixes that say "one JSON document per line" without looking inside.
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
+_CHUNK = 1 << 16
+_MAX_OUT = 1 << 20
 
-#: Trailing commas fixed one by one (each costs a re-parse) before the regex takes over.
-_MAX_COMMA_FIXES = 20
 
+class GunzipReader(io.RawIOBase):
+    """A gzip stream (one or more members) decompressed as it is read.
 
-class BadRecord:
-    """Stands in for a record that could not even be decoded (e.g. a corrupt JSON line).
-
-    ``from_record`` of every reader raises :class:`InputError` with ``reason`` for it, so the
-    dispatcher reports that one line as a Skip and goes on with the file.
+    Unlike :mod:`gzip`, an early end is not an exception: reading just stops and
+    :attr:`truncated` is set, so the caller keeps everything before the cut. Corrupt
+    compressed data or bytes after the last member stop reading too and set :attr:`error`.
     """
 
-    __slots__ = ("reason",)
+    def __init__(self, raw: Any) -> None:
+        super().__init__()
+        self._raw = raw
+        self._z: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._in = b""
+        self._out = b""
+        self._pos = 0
+        self._done = False
+        self.truncated = False
+        self.error: str | None = None
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+    def readable(self) -> bool:
+        return True
 
-    def __repr__(self) -> str:
-        return f"BadRecord({self.reason!r})"
+    def readinto(self, buf: Any) -> int:
+        while self._pos >= len(self._out):
+            if not self._fill():
+                return 0
+        n = min(len(buf), len(self._out) - self._pos)
+        buf[:n] = memoryview(self._out)[self._pos:self._pos + n]
+        self._pos += n
+        return n
 
+    def readall(self) -> bytes:
+        parts = [self._out[self._pos:]]
+        self._pos = len(self._out)
+        while self._fill():
+            parts.append(self._out)
+            self._pos = len(self._out)
+        return b"".join(parts)
 
-def check_not_bad(data: Any) -> None:
-    """Raise the stored reason if ``data`` is a :class:`BadRecord`."""
-    if isinstance(data, BadRecord):
-        raise InputError(data.reason)
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
-
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when the file starts with the gzip magic number.
-
-    The magic number, not the suffix, decides, so a misnamed file still reads. A truncated gzip
-    stream is an :class:`InputError` for the whole file.
-    """
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, ValueError) as exc:
-            raise InputError(f"{path.name}: corrupt gzip stream ({exc})") from exc
-    return raw
-
-
-def _strip_trailing_commas(text: str) -> str:
-    return _TRAILING_COMMA.sub(lambda m: m.group(1) or m.group(2), text)
-
-
-def loads_lenient(text: str) -> Any:
-    """``json.loads`` that also accepts trailing commas (Lasair's hand-edited test files).
-
-    Bare ``NaN``/``Infinity`` are accepted by the stdlib already. Well-formed input is parsed
-    once. On a parse error the decoder's own error position tells whether it is a trailing
-    comma (a ``}``/``]`` preceded by ``,`` and blanks): that comma is removed and the text
-    parsed again, so commas inside strings are never touched. After
-    :data:`_MAX_COMMA_FIXES` such fixes the string-aware regex removes all the rest at once.
-    """
-    for _ in range(_MAX_COMMA_FIXES):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            pos = exc.pos
-            j = pos - 1
-            while j >= 0 and text[j] in " \t\r\n":
-                j -= 1
-            if not (pos < len(text) and text[pos] in "}]" and j >= 0 and text[j] == ","):
-                raise
-            text = text[:j] + text[j + 1:]
-    return json.loads(_strip_trailing_commas(text))
-
-
-def _suffixes(path: Path) -> str:
-    return "".join(path.suffixes).lower()
-
-
-def _looks_like_json_lines(text: str) -> bool:
-    """True when several lines start with ``{`` at column 0 and at least one parses alone.
-
-    A pretty-printed single object or array has at most one such line (nested objects are
-    indented), so this separates JSON lines from one broken document.
-    """
-    starts = 0
-    parsed = False
-    for line in text.splitlines():
-        if line.startswith("{"):
-            starts += 1
-            if not parsed:
-                try:
-                    loads_lenient(line)
-                    parsed = True
-                except ValueError:
-                    pass
-        if starts > 1 and parsed:
-            return True
-    return False
-
-
-def iter_json_documents(path: Path) -> Iterator[tuple[str, Any]]:
-    """(source, document) for each alert-level JSON document in a file.
-
-    Accepted layouts: a JSON array of packets, a single packet object, or JSON lines (one
-    packet per line; ``.jsonl``/``.ndjson`` or detected from the content). Any of them may be
-    gzipped. ``source`` is ``"<file>#<index>"`` (array / single) or ``"<file>:<line>"``
-    (JSON lines). A corrupt line in a JSON lines file yields a :class:`BadRecord`.
-    """
-    raw = read_bytes(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path.name}: not UTF-8 text ({exc})") from exc
-    name = path.name
-    if not any(s in _suffixes(path) for s in _JSONL_SUFFIXES):
-        try:
-            doc = loads_lenient(text)
-        except ValueError as exc:
-            if not _looks_like_json_lines(text):
-                raise InputError(f"{name}: corrupt or truncated JSON ({exc})") from exc
-        else:
-            if isinstance(doc, list):
-                for i, item in enumerate(doc):
-                    yield f"{name}#{i}", item
+    def _fill(self) -> bool:
+        """Decompress the next piece into ``_out``; False at the end of the data."""
+        while not self._done:
+            if self._z is None:  # between two members: another one, zero padding, or the end
+                while len(self._in) < 2:
+                    more = self._raw.read(_CHUNK)
+                    if not more:
+                        break
+                    self._in += more
+                if not self._in.strip(b"\x00"):
+                    self._in = self._raw.read(_CHUNK)
+                    if not self._in:
+                        break  # clean end
+                    continue
+                if self._in[:2] != GZIP_MAGIC:
+                    self.error = "unexpected bytes after the gzip data"
+                    break
+                self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            if not self._in:
+                self._in = self._raw.read(_CHUNK)
+                if not self._in:  # end of input inside a member: pending output, then stop
+                    self._done = True
+                    try:
+                        out = self._z.flush()
+                    except zlib.error:
+                        out = b""
+                    self.truncated = not self._z.eof
+                    if out:
+                        self._out, self._pos = out, 0
+                        return True
+                    return False
+            try:
+                out = self._z.decompress(self._in, _MAX_OUT)
+            except zlib.error as exc:
+                self.error = f"corrupt gzip data ({exc})"
+                break
+            if self._z.eof:
+                self._in = self._z.unused_data
+                self._z = None
             else:
-                yield f"{name}#0", doc
-            return
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+                self._in = self._z.unconsumed_tail
+            if out:
+                self._out, self._pos = out, 0
+                return True
+        self._done = True
+        return False
+
+
+class Source:
+    """One input: a file (``path``) or a blob of bytes (``data``), named ``name`` in sources."""
+
+    __slots__ = ("name", "path", "data")
+
+    def __init__(self, name: str, path: Path | None = None, data: bytes | None = None) -> None:
+        self.name, self.path, self.data = name, path, data
+
+    @classmethod
+    def of(cls, item: Any) -> Source:
+        if isinstance(item, Source):
+            return item
+        path = Path(item)
+        return cls(path.name, path=path)
+
+    def open_raw(self) -> Any:
+        return open(self.path, "rb") if self.path is not None else io.BytesIO(self.data)
+
+    def open(self) -> tuple[Any, GunzipReader | None]:
+        """A binary stream of the (gunzipped) content, and the gunzip reader if any."""
+        raw = self.open_raw()
         try:
-            yield f"{name}:{lineno}", loads_lenient(line)
-        except ValueError as exc:
-            yield f"{name}:{lineno}", BadRecord(f"{name}:{lineno}: corrupt JSON line ({exc})")
+            magic = raw.read(2)
+            raw.seek(0)
+        except BaseException:
+            raw.close()
+            raise
+        if magic == GZIP_MAGIC:
+            gz = GunzipReader(raw)
+            return io.BufferedReader(gz, _CHUNK), gz
+        return raw, None
+
+    def head(self, size: int = 65536) -> bytes:
+        """The first ``size`` bytes of the content (gunzipped; as much as there is)."""
+        stream, _ = self.open()
+        with stream:
+            return stream.read(size)
+
+    @property
+    def suffixes(self) -> str:
+        return "".join(self.path.suffixes).lower() if self.path is not None else ""
+
+    def kind(self) -> str:
+        """'avro', 'parquet' or 'json': the magic number, else the suffix (folder = Parquet)."""
+        if self.path is not None and self.path.is_dir():
+            return "parquet"
+        magic = self.head(4)
+        if magic == AVRO_MAGIC:
+            return "avro"
+        if magic == PARQUET_MAGIC:
+            return "parquet"
+        if ".avro" in self.suffixes:
+            return "avro"
+        if ".parquet" in self.suffixes:
+            return "parquet"
+        return "json"
 
 
-def iter_avro(path: Path) -> Iterator[tuple[str, Any]]:
-    """(source, record) for each record of an Avro container file (optionally gzipped).
+def trailer(name: str, n: int, gz: GunzipReader | None, cut: bool) -> BadRecord | None:
+    """The record closing a damaged input: truncated (gzip or document cut), or corrupt."""
+    if (gz is not None and gz.truncated) or cut:
+        return BadRecord(f"file truncated after {records(n)}")
+    if gz is not None and gz.error:
+        return BadRecord(f"{gz.error} after {records(n)}")
+    return None
 
-    One record = one alert packet (fink-client data-transfer files, Rubin/ZTF alert files). A
-    file whose header or blocks cannot be decoded is an :class:`InputError`; records decoded
-    before a broken block are still yielded.
+
+def records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
+
+
+def iter_json_documents(source: Any) -> Iterator[tuple[str, Any]]:
+    """(source, document) for each alert-level JSON document of a file or :class:`Source`.
+
+    Layouts: a JSON array of packets, a single packet object, or JSON lines (``.jsonl`` /
+    ``.ndjson`` or detected from the content), any of them gzipped; see :mod:`._json`.
     """
+    src = Source.of(source)
+    stream, gz = src.open()
+    status = _json.Status()
+    lines = any(s in src.suffixes for s in _JSONL_SUFFIXES)
+    n = 0
+    with stream:
+        for item in _json.iter_json(stream, src.name, lines, status,
+                                    truncated=lambda: gz is not None and gz.truncated):
+            n += 1
+            yield item
+    tail = trailer(src.name, n, gz, status.cut)
+    if tail is not None:
+        yield src.name, tail
+
+
+def iter_avro(source: Any) -> Iterator[tuple[str, Any]]:
+    """(source, record) for each record of an Avro container file (optionally gzipped),
+    streamed block by block. A file cut inside a block gives the records of the blocks
+    before it and then "file truncated after N records"; other damage ends the file with
+    "corrupt Avro file after N records" (or "not a readable Avro file")."""
     import fastavro  # lazy: only Avro users pay for it
 
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    name = path.name
-    try:
-        if magic == _GZIP_MAGIC:
-            stream: Any = io.BytesIO(read_bytes(path))
-        else:
-            stream = open(path, "rb")  # noqa: SIM115 - closed in finally
+    src = Source.of(source)
+    magic = src.head(4)
+    if len(magic) == 4 and magic != AVRO_MAGIC:
+        raise InputError("not an Avro file (it does not start with the Avro header)")
+    stream, gz = src.open()
+    n = 0
+    failure: Exception | None = None
+    with stream:
         try:
-            for i, rec in enumerate(fastavro.reader(stream)):
-                yield f"{name}#{i}", rec
-        finally:
-            stream.close()
-    except InputError:
-        raise
-    except (ValueError, EOFError, OSError, TypeError, IndexError, KeyError, StopIteration,
-            AssertionError) as exc:
-        raise InputError(f"{name}: corrupt Avro file ({type(exc).__name__}: {exc})") from exc
+            for rec in fastavro.reader(stream):
+                yield f"{src.name}#{n}", rec
+                n += 1
+        except Exception as exc:
+            failure = exc
+        exhausted = failure is not None and not stream.read(1)
+    tail = trailer(src.name, n, gz, exhausted)
+    if tail is None and failure is not None:
+        what = "corrupt Avro file after " + records(n) if n else "not a readable Avro file"
+        tail = BadRecord(f"{what} ({type(failure).__name__}: {failure})")
+    if tail is not None:
+        yield src.name, tail
 
 
-def iter_parquet(path: Path, skip_prefixes: tuple[str, ...] = ("cutout",),
+def _parquet_parts(src: Source) -> list[Any]:
+    if src.path is not None and src.path.is_dir():
+        parts = sorted(p for p in src.path.rglob("*.parquet") if p.is_file())
+        if not parts:
+            raise InputError("folder holds no .parquet part")
+        return parts
+    stream, gz = src.open()
+    if gz is None and src.path is not None:
+        stream.close()
+        return [src.path]
+    with stream:
+        data = stream.read()
+    if gz is not None and (gz.truncated or gz.error):
+        raise InputError("file truncated (gzip stream ends early); a Parquet file "
+                         "cannot be read in part")
+    return [io.BytesIO(data)]
+
+
+def iter_parquet(source: Any, skip_prefixes: tuple[str, ...] = ("cutout",),
                  batch_size: int = 256) -> Iterator[tuple[str, Any]]:
     """(source, row dict) for each row of a Parquet file or a Spark-style folder of parts.
 
@@ -201,107 +275,98 @@ def iter_parquet(path: Path, skip_prefixes: tuple[str, ...] = ("cutout",),
     """
     import pyarrow.parquet as pq  # lazy: only Parquet users pay for it
 
-    parts: list[Path]
-    if path.is_dir():
-        parts = sorted(p for p in path.rglob("*.parquet") if p.is_file())
-        if not parts:
-            raise InputError(f"{path.name}: folder holds no .parquet part")
-    else:
-        parts = [path]
+    src = Source.of(source)
     index = 0
-    for part in parts:
+    for part in _parquet_parts(src):
+        label = f" (part {part.name})" if isinstance(part, Path) and part != src.path else ""
         try:
             pfile = pq.ParquetFile(part)
             columns: list[str] | None = [
                 n for n in pfile.schema_arrow.names if not n.startswith(skip_prefixes)]
             for batch in pfile.iter_batches(batch_size=batch_size, columns=columns):
                 for row in batch.to_pylist():
-                    yield f"{path.name}#{index}", row
+                    yield f"{src.name}#{index}", row
                     index += 1
-        except InputError:
-            raise
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise InputError(f"{part.name}: corrupt Parquet file ({type(exc).__name__}: "
-                             f"{exc})") from exc
+        except Exception as exc:
+            raise InputError(f"corrupt Parquet file{label} after {records(index)} "
+                             f"({type(exc).__name__}: {exc})") from exc
 
 
-def container_kind(path: Path) -> str:
-    """'avro', 'parquet' or 'json', from the suffixes (a folder is a Parquet dataset)."""
-    if path.is_dir():
-        return "parquet"
-    suffixes = _suffixes(path)
-    if ".avro" in suffixes:
-        return "avro"
-    if ".parquet" in suffixes:
-        return "parquet"
-    return "json"
+def iter_any(source: Any) -> Iterator[tuple[str, Any]]:
+    """(source, packet) from a JSON, Avro or Parquet input, chosen by :meth:`Source.kind`."""
+    src = Source.of(source)
+    kind = src.kind()
+    if kind == "avro":
+        return iter_avro(src)
+    if kind == "parquet":
+        return iter_parquet(src)
+    return iter_json_documents(src)
 
 
-def iter_packet_records(path: Path) -> Iterator[Any]:
+def iter_packet_records(path: Any) -> Iterator[Any]:
     """The reader contract's ``iter_records`` for one-packet-per-record files (Rubin, ZTF):
     :class:`~vra_filters.readers.Record` objects from a JSON, Avro or Parquet file."""
     from . import Record
 
-    for source, data in iter_any(Path(path)):
+    for source, data in iter_any(path):
         yield Record(source, data)
 
 
-def iter_any(path: Path) -> Iterator[tuple[str, Any]]:
-    """(source, packet) from a JSON, Avro or Parquet file, chosen by :func:`container_kind`."""
-    kind = container_kind(path)
-    if kind == "avro":
-        return iter_avro(path)
-    if kind == "parquet":
-        return iter_parquet(path)
-    return iter_json_documents(path)
+def container_kind(path: Any) -> str:
+    """'avro', 'parquet' or 'json' for a file, folder or :class:`Source`."""
+    return Source.of(path).kind()
 
 
-def head_text(path: Path, size: int = 65536) -> str:
-    """The first ``size`` characters of a (possibly gzipped) text file, for format sniffing."""
-    with open(path, "rb") as fh:
-        raw = fh.read(size)
-    if raw[:2] == _GZIP_MAGIC:
-        with gzip.open(path, "rb") as fh:
-            try:
-                raw = fh.read(size)
-            except (OSError, EOFError):
-                raw = b""
-    return raw.decode("utf-8", errors="replace")
+def head_text(path: Any, size: int = 65536) -> str:
+    """The first ``size`` bytes of a (possibly gzipped) input as text, for format sniffing."""
+    return Source.of(path).head(size).decode("utf-8", errors="replace")
 
 
-def sniff_survey(path: Path) -> str | None:
-    """'ztf' or 'rubin' from the field names of an Avro/Parquet file's schema (None if unsure).
-
-    The dispatcher's extension rule sends every ``.avro``/``.parquet`` to the Rubin reader;
-    ZTF files (``candidate``/``prv_candidates``) need this look at the schema instead.
-    """
-    kind = container_kind(path)
+def schema_names(source: Any) -> set[str] | None:
+    """Top-level field names of an Avro/Parquet input's schema (None if it has none)."""
+    src = Source.of(source)
+    kind = src.kind()
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
 
-            target = path
-            if path.is_dir():
-                parts = sorted(p for p in path.rglob("*.parquet") if p.is_file())
-                if not parts:
-                    return None
-                target = parts[0]
-            names = set(pq.read_schema(target).names)
-        elif kind == "avro":
+            parts = _parquet_parts(src)
+            return set(pq.ParquetFile(parts[0]).schema_arrow.names)
+        if kind == "avro":
             import fastavro
 
-            with open(path, "rb") as fh:
-                gzipped = fh.read(2) == _GZIP_MAGIC
-            with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as fh:
-                schema = fastavro.reader(fh).writer_schema  # reads the header only
-            names = {f.get("name") for f in schema.get("fields", [])} if isinstance(
+            stream, _ = src.open()
+            with stream:
+                schema = fastavro.reader(stream).writer_schema  # reads the header only
+            return {f.get("name") for f in schema.get("fields", [])} if isinstance(
                 schema, dict) else set()
-        else:
-            return None
-    except (OSError, ValueError, EOFError, InputError):
+    except Exception:
         return None
+    return None
+
+
+def survey_from_names(names: Any) -> str | None:
+    """'ztf', 'rubin', 'lasair' or 'atlas' from a record's (or schema's) top-level field names."""
     if "candidate" in names or "prv_candidates" in names:
         return "ztf"
-    if "diaSource" in names or "diaSourcesList" in names:
+    if "object" in names and ("lc" in names or "lcnondets" in names):
+        return "atlas"
+    if "diaObjectId" in names and any(k in names for k in
+                                      ("alert", "sherlock_classifications", "UTC", "latestR")):
+        return "lasair"
+    if any(k in names for k in ("diaSource", "diaSourcesList", "prvDiaSources")):
         return "rubin"
     return None
+
+
+def sniff_survey(path: Any) -> str | None:
+    """'ztf' or 'rubin' from the field names of an Avro/Parquet file's schema (None if unsure).
+
+    The dispatcher's container rule sends every Avro/Parquet input to the Rubin reader; ZTF
+    files (``candidate``/``prv_candidates``) need this look at the schema instead.
+    """
+    names = schema_names(path)
+    if not names:
+        return None
+    survey = survey_from_names(names)
+    return survey if survey in ("ztf", "rubin") else None

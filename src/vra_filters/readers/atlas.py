@@ -25,7 +25,9 @@ import numpy as np
 
 from ..lightcurve import NJY_ZEROPOINT, SURVEY_BANDS, Context, InputError, LightCurve
 from . import Record
-from ._files import check_not_bad, iter_json_documents
+from ._fields import as_float, check_not_bad, kind, label, record_list, shown, text_id
+from ._files import iter_json_documents
+from .rubin import MAX_ABS_MJD
 
 _MJD_EPOCH = datetime(1858, 11, 17, tzinfo=timezone.utc)
 
@@ -35,7 +37,7 @@ def iso_to_mjd(text: str) -> float:
     try:
         when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"object.followup_flag_date: not an ISO date: {text!r}") from None
+        raise InputError(f"object.followup_flag_date: not an ISO date: {shown(text)}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return (when - _MJD_EPOCH).total_seconds() / 86400.0
@@ -56,21 +58,35 @@ def _column(rows: List[Mapping], key: str, where: str) -> np.ndarray:
         return np.array([_float(r[key]) for r in rows], dtype=float)
     except KeyError:
         raise InputError(f"{where}: a row has no {key!r}") from None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{where}.{key}: not a number") from None
+
+
+def _bands(rows: List[Mapping], where: str) -> List[str]:
+    out = []
+    for row in rows:
+        value = row.get("filter", "")
+        if not isinstance(value, str):
+            raise InputError(f"{where}.filter: {kind(value)} is not a band name")
+        out.append(value)
+    return out
 
 
 def from_record(data: Mapping) -> LightCurve:
     check_not_bad(data)
-    if not isinstance(data, Mapping) or "object" not in data:
+    if not isinstance(data, Mapping):
+        raise InputError(f"not an ATLAS object: expected a record, got {kind(data)}")
+    if "object" not in data:
         raise InputError("not an ATLAS object: no 'object' field")
     obj = data["object"]
-    object_id = str(obj.get("id", ""))
+    if not isinstance(obj, Mapping):
+        raise InputError(f"object: expected a record, got {kind(obj)}")
+    object_id = text_id(obj.get("id"), "object.id")
     if obj.get("followup_flag_date") is None:
         raise InputError(f"{object_id}: object.followup_flag_date is missing")
     t0 = iso_to_mjd(obj["followup_flag_date"])
-    dets = data.get("lc") or []
-    nondets = data.get("lcnondets") or []
+    dets = record_list(data.get("lc"), "lc")
+    nondets = record_list(data.get("lcnondets"), "lcnondets")
     if not dets:
         raise InputError(f"{object_id}: lc has no detection (empty history)")
 
@@ -80,11 +96,12 @@ def from_record(data: Mapping) -> LightCurve:
     mjd = np.concatenate([_column(dets, "mjd", "lc"), _column(nondets, "mjd", "lcnondets")])
     if not np.isfinite(mjd).all():
         raise InputError(f"{object_id}: lc/lcnondets.mjd has a non-finite time")
-    band = np.array([str(r.get("filter", "")) for r in dets] +
-                    [str(r.get("filter", "")) for r in nondets])
+    if not (np.abs(mjd) < MAX_ABS_MJD).all():
+        raise InputError(f"{object_id}: lc/lcnondets.mjd: time out of range (not an MJD)")
+    band = np.array(_bands(dets, "lc") + _bands(nondets, "lcnondets"))
     unknown = sorted(set(band.tolist()) - SURVEY_BANDS["atlas"])
     if unknown:
-        raise InputError(f"{object_id}: filter {unknown[0]!r} is not an ATLAS band")
+        raise InputError(f"{object_id}: filter {shown(unknown[0])} is not an ATLAS band")
     nd = len(dets)
     nn = len(nondets)
     mag = np.concatenate([det_mag, non_mag])
@@ -94,23 +111,25 @@ def from_record(data: Mapping) -> LightCurve:
     flux[nd:] = np.nan
     nan_n = np.full(nn, np.nan)
 
-    xm = (data.get("sherlock_crossmatches") or [{}])[0] or {}
-    tns = data.get("tns_crossmatches") or []
+    crossmatches = record_list(data.get("sherlock_crossmatches"), "sherlock_crossmatches")
+    xm = crossmatches[0] if crossmatches else {}
+    tns = record_list(data.get("tns_crossmatches"), "tns_crossmatches")
     tns_name = ""
     if tns:
-        tns_name = str(tns[0].get("external_designation") or obj.get("other_designation") or "TNS")
-    distance = _float(xm.get("distance"))
+        tns_name = (label(tns[0].get("external_designation"))
+                    or label(obj.get("other_designation")) or "TNS")
+    distance = as_float(xm.get("distance"))
     if math.isnan(distance):
-        distance = _float(xm.get("direct_distance"))
+        distance = as_float(xm.get("direct_distance"))
     context = Context(
-        ra=_float(obj.get("ra")),
-        dec=_float(obj.get("dec")),
-        rb=_float(obj.get("rb_pix")),
-        catalogue_class=str(obj.get("sherlockClassification") or ""),
-        z=_float(xm.get("z")),
-        photoz=_float(xm.get("photoz")),
-        photoz_err=_float(xm.get("photozerr")),
-        host_sep_arcsec=_float(xm.get("separationarcsec")),
+        ra=as_float(obj.get("ra")),
+        dec=as_float(obj.get("dec")),
+        rb=as_float(obj.get("rb_pix")),
+        catalogue_class=label(obj.get("sherlockClassification")),
+        z=as_float(xm.get("z")),
+        photoz=as_float(xm.get("photoz")),
+        photoz_err=as_float(xm.get("photozerr")),
+        host_sep_arcsec=as_float(xm.get("separationarcsec")),
         distance_mpc=distance,
         tns_name=tns_name,
     )

@@ -31,14 +31,15 @@ out (the ORACLE adapter fills -9).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..lightcurve import InputError, LightCurve
 from . import Record
-from ._files import check_not_bad, iter_json_documents
-from .rubin import _int_id, _latest, as_dict_list, as_float, build_lightcurve, object_context
+from ._fields import as_dict_list, as_float, check_not_bad, int_id, kind, label
+from ._files import iter_json_documents
+from .rubin import build_lightcurve, object_context, trigger_of
 
 #: Time tolerance (days) when matching an alert-less duplicate to a record with ``alert``.
 _SAME_TIME = 1e-6
@@ -53,10 +54,10 @@ def _latest_source(alert: Any) -> tuple[int | None, float]:
         sources = as_dict_list(alert.get("diaSourcesList"), "diaSourcesList")
         if not sources:
             return None, math.nan
-        latest = _latest(sources, "diaSourcesList")
+        latest = trigger_of(sources, "diaSourcesList")
     except InputError:
         return None, math.nan
-    return _int_id(latest.get("diaSourceId")), as_float(
+    return int_id(latest.get("diaSourceId")), as_float(
         latest.get("midpointMjdTai", latest.get("midPointTai")))
 
 
@@ -71,13 +72,16 @@ def dedupe(docs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     alert_times: dict[int, list[float]] = {}
     without: dict[int, list[tuple[float, int]]] = {}
     for source, rec in docs:
-        oid = _int_id(rec.get("diaObjectId")) if isinstance(rec, Mapping) else None
+        oid = int_id(rec.get("diaObjectId")) if isinstance(rec, Mapping) else None
         if oid is None:
             out.append((source, rec))
             continue
         alert = rec.get("alert")
         if alert is not None:
-            source_id, mjd = _latest_source(alert)
+            try:
+                source_id, mjd = _latest_source(alert)
+            except Exception:  # a junk packet is kept: from_record says why
+                source_id, mjd = None, math.nan
             key = (oid, source_id if source_id is not None else f"@{source}")
             if key in with_alert:
                 continue
@@ -105,27 +109,26 @@ def _same(a: float, b: float) -> bool:
         (math.isnan(a) and math.isnan(b))
 
 
+def select(docs: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The records of one Lasair file that are scored (:func:`dedupe`; needs the whole file)."""
+    return dedupe(list(docs))
+
+
 def iter_records(path: Path) -> Iterator[Record]:
     """The deduplicated records of a Lasair JSON / JSON lines file (optionally gzipped)."""
-    for source, data in dedupe(list(iter_json_documents(Path(path)))):
+    for source, data in select(iter_json_documents(Path(path))):
         yield Record(source, data)
 
 
-def _str(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value)
-
-
 def _sherlock_class(row: Mapping, alert: Mapping) -> str:
-    label = _str(row.get("sherlock_classifications"))
-    if label:
-        return label
+    text = label(row.get("sherlock_classifications"))
+    if text:
+        return text
     annotations = alert.get("annotations")
     if isinstance(annotations, Mapping):
         sherlock = annotations.get("sherlock")
         if isinstance(sherlock, list) and sherlock and isinstance(sherlock[0], Mapping):
-            return _str(sherlock[0].get("classification"))
+            return label(sherlock[0].get("classification"))
     return ""
 
 
@@ -156,22 +159,22 @@ def from_record(data: Any) -> LightCurve:
     """One Lasair record (object row + ``alert``) as a light curve."""
     check_not_bad(data)
     if not isinstance(data, Mapping):
-        raise InputError(f"record: expected an object, got {type(data).__name__}")
-    oid = _int_id(data.get("diaObjectId"))
-    label = str(oid) if oid is not None else "record"
+        raise InputError(f"record: expected a record, got {kind(data)}")
+    oid = int_id(data.get("diaObjectId"))
+    name = str(oid) if oid is not None else "record"
     alert = data.get("alert")
     if alert is None:
-        raise InputError(f"{label}: no alert packet (field 'alert' missing)")
+        raise InputError(f"{name}: no alert packet (field 'alert' missing)")
     if not isinstance(alert, Mapping):
-        raise InputError(f"{label}: field 'alert' is not a packet")
+        raise InputError(f"{name}: field 'alert' is {kind(alert)}, not a packet")
     sources = as_dict_list(alert.get("diaSourcesList"), "alert.diaSourcesList")
     if not sources:
-        raise InputError(f"{label}: empty history (alert.diaSourcesList is empty)")
-    trigger = _latest(sources, "alert.diaSourcesList")
+        raise InputError(f"{name}: empty history (alert.diaSourcesList is empty)")
+    trigger = trigger_of(sources, "alert.diaSourcesList")
     if oid is None:
-        oid = _int_id(trigger.get("diaObjectId"))
+        oid = int_id(trigger.get("diaObjectId"))
         if oid is None:
-            raise InputError("diaObjectId: missing")
+            raise InputError("diaObjectId: missing or not a positive integer")
     dia_object = alert.get("diaObject") if isinstance(alert.get("diaObject"), Mapping) else None
     context = object_context(dia_object, trigger)
     ra, dec = as_float(data.get("ra")), as_float(data.get("decl", data.get("dec")))
@@ -188,9 +191,9 @@ def from_record(data: Any) -> LightCurve:
     context.ebv, context.z, context.photoz, context.photoz_err = ebv, z, photoz, photoz_err
     context.host_sep_arcsec, context.distance_mpc = sep, distance
     context.catalogue_class = _sherlock_class(data, alert)
-    context.tns_name = _str(data.get("tns_name"))
+    context.tns_name = label(data.get("tns_name"))
     context.extra.update(oracle_static(ebv, z, photoz, photoz_err, sep))
-    alert_id = _int_id(trigger.get("diaSourceId"))
+    alert_id = int_id(trigger.get("diaSourceId"))
     lc = build_lightcurve(
         sources=sources, trigger=trigger,
         forced=as_dict_list(alert.get("diaForcedSourcesList"), "alert.diaForcedSourcesList"),

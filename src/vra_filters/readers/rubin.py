@@ -51,7 +51,18 @@ from typing import Any
 import numpy as np
 
 from ..lightcurve import NJY_ZEROPOINT, SURVEY_BANDS, Context, InputError, LightCurve
-from ._files import check_not_bad, iter_packet_records
+from ._fields import (
+    as_dict_list,
+    as_float,
+    check_not_bad,
+    column,
+    first_key,
+    first_occurrence,
+    int_id,
+    kind,
+    shown,
+)
+from ._files import iter_packet_records
 
 SURVEY = "lsst"
 #: Band order used to pack (epoch, band) into one integer key.
@@ -67,6 +78,8 @@ _RA = ("ra",)
 _DEC = ("dec", "decl")
 _NOISE = ("diaNoise",)
 
+#: Times beyond this are garbage, not dates (MJD +-1e6 spans ~880 BC to AD 4600).
+MAX_ABS_MJD = 1e6
 #: 2.5 / ln(10): sigma_m = this * sigma_F / F.
 MAGERR_FACTOR = 2.5 / math.log(10.0)
 #: ELAsTiCC missing-value sentinels (ORACLE SPEC section 6.3).
@@ -94,65 +107,10 @@ ELASTICC_STATIC: tuple[tuple[str, tuple[str, ...]], ...] = (
 # --------------------------------------------------------------------------------------------
 # Small helpers: all numeric work on whole columns.
 
-def as_float(value: Any) -> float:
-    """A scalar as float (numeric strings too); None and non-numeric values become NaN.
-
-    Used for context values, where a missing number must not reject the whole alert."""
-    if value is None or isinstance(value, (bytes, bool)):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError, OverflowError):
-        return math.nan
-
-
 def clean_float(value: Any) -> float:
     """Like :func:`as_float`, but the ELAsTiCC sentinels (-9, 999, ...) also become NaN."""
     x = as_float(value)
     return math.nan if x in SENTINELS else x
-
-
-def first_key(items: Sequence[Mapping], aliases: Sequence[str]) -> str | None:
-    """The first alias present in the first item (schemas do not mix within one list)."""
-    if not items:
-        return None
-    head = items[0]
-    for name in aliases:
-        if name in head:
-            return name
-    return None
-
-
-def as_dict_list(value: Any, where: str) -> list[Mapping]:
-    """A list of packet entries; None means empty; None elements are dropped."""
-    if value is None:
-        return []
-    if isinstance(value, Mapping) or not isinstance(value, (list, tuple)):
-        raise InputError(f"{where}: expected a list of records, got {type(value).__name__}")
-    items = list(value)
-    if None in items:
-        items = [d for d in items if d is not None]
-    if items and not all(isinstance(d, Mapping) for d in (items[0], items[-1])):
-        raise InputError(f"{where}: list entries are not records")
-    return items
-
-
-def column(items: Sequence[Mapping], key: str | None, where: str,
-           dtype: Any = float) -> np.ndarray:
-    """One field of every entry as an array (missing/None -> NaN for floats)."""
-    n = len(items)
-    if key is None:
-        return np.full(n, np.nan) if dtype is float else np.zeros(n, dtype=dtype)
-    try:
-        values = [d.get(key) for d in items]
-    except AttributeError as exc:
-        raise InputError(f"{where}: list entries are not records") from exc
-    try:
-        if dtype is bool:
-            return np.array([bool(v) for v in values], dtype=bool)
-        return np.array(values, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{where}.{key}: non-numeric value") from exc
 
 
 def times(items: Sequence[Mapping], where: str) -> np.ndarray:
@@ -163,6 +121,8 @@ def times(items: Sequence[Mapping], where: str) -> np.ndarray:
     mjd = column(items, key, where)
     if not np.all(np.isfinite(mjd)):
         raise InputError(f"{where}.{key}: non-finite time")
+    if not np.all(np.abs(mjd) < MAX_ABS_MJD):
+        raise InputError(f"{where}.{key}: time out of range (not an MJD)")
     return mjd
 
 
@@ -176,11 +136,17 @@ def bands(items: Sequence[Mapping], where: str,
         raw = [d.get(key) for d in items]
     except AttributeError as exc:
         raise InputError(f"{where}: list entries are not records") from exc
-    uniq, inverse = np.unique(np.array(raw, dtype=str), return_inverse=True)
+    try:
+        arr = np.array(raw, dtype=str)
+    except (TypeError, ValueError):
+        arr = np.zeros((0, 0), dtype=str)
+    if arr.ndim != 1:  # lists where band names should be
+        raise InputError(f"{where}.{key}: a band is not a name")
+    uniq, inverse = np.unique(arr, return_inverse=True)
     lowered = np.char.lower(uniq)
     bad = [str(u) for u, low in zip(uniq, lowered) if low not in allowed]
     if bad:
-        raise InputError(f"{where}.{key}: unknown band {bad[0]!r}")
+        raise InputError(f"{where}.{key}: unknown band {shown(bad[0])}")
     return lowered[inverse.reshape(-1)]
 
 
@@ -207,9 +173,10 @@ def _visits(items: Sequence[Mapping]) -> np.ndarray | None:
     if any(v is None for v in values):
         return None
     try:
-        return np.array(values, dtype=np.int64)
+        visits = np.array(values, dtype=np.int64)
     except (TypeError, ValueError, OverflowError):
         return None
+    return visits if visits.ndim == 1 else None
 
 
 def signed_mag(flux: np.ndarray) -> np.ndarray:
@@ -235,17 +202,6 @@ def limit_mag(sigma: np.ndarray, nsigma: float = 5.0) -> np.ndarray:
         return NJY_ZEROPOINT - 2.5 * np.log10(nsigma * sigma)
 
 
-def _int_id(value: Any) -> int | None:
-    """A positive integer id, or None for None/0/NaN/garbage."""
-    if value is None or isinstance(value, (bool, str, bytes)):
-        return None
-    try:
-        ident = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return ident if ident > 0 else None
-
-
 # --------------------------------------------------------------------------------------------
 # The mapping.
 
@@ -268,7 +224,7 @@ def build_lightcurve(*, sources: Sequence[Mapping], trigger: Mapping,
     d_flux = column(sources, first_key(sources, _FLUX), where)
     d_err = column(sources, first_key(sources, _FLUXERR), where)
     ids = [d.get("diaSourceId") for d in sources]
-    keep = _first_occurrence(ids)
+    keep = first_occurrence(ids)
     keep &= np.isfinite(d_flux)
     d_visit = _visits(sources)
     fields = {
@@ -355,23 +311,6 @@ def build_lightcurve(*, sources: Sequence[Mapping], trigger: Mapping,
                       alert_mjd=alert_mjd, **points)
 
 
-def _first_occurrence(ids: list[Any]) -> np.ndarray:
-    """Mask keeping the first entry of each distinct id (None ids are never duplicates)."""
-    n = len(ids)
-    keep = np.ones(n, dtype=bool)
-    if n < 2:
-        return keep
-    seen: dict[Any, int] = {}
-    for i, ident in enumerate(ids):
-        if ident is None:
-            continue
-        if ident in seen:
-            keep[i] = False
-        else:
-            seen[ident] = i
-    return keep
-
-
 def _first_of_each(keys: np.ndarray) -> np.ndarray:
     """Mask keeping the first point of each distinct int64 epoch key (vectorised)."""
     keep = np.zeros(len(keys), dtype=bool)
@@ -424,22 +363,26 @@ def _redshift(value: Any) -> float:
     return z if z >= 0 else math.nan
 
 
-def _object_id(trigger: Mapping, dia_object: Mapping | None,
-               ss_source: Mapping | None) -> str:
-    ident = _int_id(trigger.get("diaObjectId"))
-    if ident is None and dia_object:
-        ident = _int_id(dia_object.get("diaObjectId"))
+def object_id_of(trigger: Mapping, dia_object: Mapping | None = None,
+                 ss_source: Mapping | None = None) -> str:
+    """The object id of an alert: the triggering diaSource's ``diaObjectId`` (else the
+    diaObject's), else ``"sso_<ssObjectId>"`` for a solar-system alert; InputError if none is
+    a positive 64-bit integer. ``dia_object``/``ss_source`` may be None or junk (ignored)."""
+    ident = int_id(trigger.get("diaObjectId"))
+    if ident is None and isinstance(dia_object, Mapping):
+        ident = int_id(dia_object.get("diaObjectId"))
     if ident is not None:
         return str(ident)
-    ss = _int_id(trigger.get("ssObjectId"))
-    if ss is None and ss_source:
-        ss = _int_id(ss_source.get("ssObjectId"))
+    ss = int_id(trigger.get("ssObjectId"))
+    if ss is None and isinstance(ss_source, Mapping):
+        ss = int_id(ss_source.get("ssObjectId"))
     if ss is not None:
         return f"sso_{ss}"
-    raise InputError("diaSource.diaObjectId: missing (and no ssObjectId)")
+    raise InputError("diaSource.diaObjectId: missing or not a positive integer "
+                     "(and no ssObjectId)")
 
 
-def _latest(sources: Sequence[Mapping], where: str) -> Mapping:
+def trigger_of(sources: Sequence[Mapping], where: str) -> Mapping:
     """The triggering source of a list-only packet: the latest one (last on ties)."""
     mjd = times(sources, where)
     return sources[int(len(mjd) - 1 - np.argmax(mjd[::-1]))]
@@ -448,12 +391,12 @@ def _latest(sources: Sequence[Mapping], where: str) -> Mapping:
 def from_packet(packet: Mapping) -> LightCurve:
     """One Rubin / Fink / ELAsTiCC alert packet (a dict) as a light curve."""
     if not isinstance(packet, Mapping):
-        raise InputError(f"packet: expected a record, got {type(packet).__name__}")
+        raise InputError(f"packet: expected a record, got {kind(packet)}")
     if "diaSourcesList" in packet:  # a bare Lasair ``alert`` packet
         sources = as_dict_list(packet["diaSourcesList"], "diaSourcesList")
         if not sources:
             raise InputError("diaSourcesList: empty history (no diaSource)")
-        trigger = _latest(sources, "diaSourcesList")
+        trigger = trigger_of(sources, "diaSourcesList")
         forced = as_dict_list(packet.get("diaForcedSourcesList"), "diaForcedSourcesList")
         limits = as_dict_list(packet.get("diaNondetectionLimitsList"),
                               "diaNondetectionLimitsList")
@@ -474,9 +417,9 @@ def from_packet(packet: Mapping) -> LightCurve:
     dia_object = packet.get("diaObject")
     if dia_object is not None and not isinstance(dia_object, Mapping):
         raise InputError("diaObject: not a record")
-    object_id = _object_id(trigger, dia_object, packet.get("ssSource"))
-    alert = _int_id(trigger.get("diaSourceId")) or _int_id(packet.get("alertId")) \
-        or _int_id(packet.get("diaSourceId"))
+    object_id = object_id_of(trigger, dia_object, packet.get("ssSource"))
+    alert = int_id(trigger.get("diaSourceId")) or int_id(packet.get("alertId")) \
+        or int_id(packet.get("diaSourceId"))
     return build_lightcurve(sources=sources, trigger=trigger, forced=forced, limits=limits,
                             object_id=object_id, alert_id=str(alert) if alert else "",
                             context=object_context(dia_object, trigger), where=where)

@@ -31,8 +31,19 @@ from typing import Any
 import numpy as np
 
 from ..lightcurve import NJY_ZEROPOINT, SURVEY_BANDS, Context, InputError, LightCurve
-from ._files import check_not_bad, iter_packet_records
-from .rubin import MAGERR_FACTOR, _first_occurrence, _int_id, as_dict_list, as_float, column
+from ._fields import (
+    as_dict_list,
+    as_float,
+    check_not_bad,
+    column,
+    first_occurrence,
+    int_id,
+    kind,
+    shown,
+    text_id,
+)
+from ._files import iter_packet_records
+from .rubin import MAGERR_FACTOR, MAX_ABS_MJD
 
 SURVEY = "ztf"
 #: JD -> MJD.
@@ -53,11 +64,13 @@ def _bands(fid: np.ndarray, entries: Sequence[Mapping]) -> np.ndarray:
     uniq, inverse = np.unique(fid, return_inverse=True)
     names = []
     for value in uniq:
-        band = FID_BANDS.get(int(value)) if np.isfinite(value) else None
+        band = FID_BANDS.get(int(value)) if np.isfinite(value) and value == int(value) \
+            else None
         if band is None or band not in SURVEY_BANDS[SURVEY]:
             index = int(np.flatnonzero((fid == value) | (np.isnan(fid) & np.isnan(value)))[0])
             where = "candidate" if index == 0 else "prv_candidates"
-            raise InputError(f"{where}.fid: unknown ZTF filter id {entries[index].get('fid')!r}")
+            fid_value = shown(entries[index].get("fid"))
+            raise InputError(f"{where}.fid: unknown ZTF filter id {fid_value}")
         names.append(band)
     return np.array(names)[inverse.reshape(-1)]
 
@@ -73,21 +86,20 @@ def _signs(entries: Sequence[Mapping]) -> np.ndarray:
         elif value in POSITIVE_DIFF:
             signs.append(1.0)
         else:
-            raise InputError(f"isdiffpos: unknown value {value!r}")
+            raise InputError(f"isdiffpos: unknown value {shown(value)}")
     return np.array(signs)[inverse.reshape(-1)]
 
 
 def from_packet(packet: Mapping) -> LightCurve:
     """One ZTF alert packet (a dict) as a light curve."""
     if not isinstance(packet, Mapping):
-        raise InputError(f"packet: expected a record, got {type(packet).__name__}")
+        raise InputError(f"packet: expected a record, got {kind(packet)}")
     candidate = packet.get("candidate")
-    if not isinstance(candidate, Mapping):
+    if candidate is None:
         raise InputError("candidate: missing")
-    object_id = packet.get("objectId")
-    if not object_id:
-        raise InputError("objectId: missing")
-    object_id = str(object_id)
+    if not isinstance(candidate, Mapping):
+        raise InputError(f"candidate: expected a record, got {kind(candidate)}")
+    object_id = text_id(packet.get("objectId"), "objectId")
     prv = as_dict_list(packet.get("prv_candidates"), "prv_candidates")
     # The candidate first, so a copy of it in prv_candidates (with fewer fields) is the dupe.
     entries = [candidate] + prv
@@ -96,12 +108,14 @@ def from_packet(packet: Mapping) -> LightCurve:
         raise InputError("candidate.jd: non-finite time")
     if not np.all(np.isfinite(jd)):
         raise InputError("prv_candidates.jd: non-finite time")
+    if not np.all(np.abs(jd - JD_OFFSET) < MAX_ABS_MJD):
+        raise InputError("candidate/prv_candidates.jd: time out of range (not a JD)")
     magpsf = column(entries, "magpsf", "prv_candidates")
     if not math.isfinite(magpsf[0]):
         raise InputError("candidate.magpsf: missing or non-finite")
     candid = [d.get("candid") for d in entries]
     is_det = np.isfinite(magpsf) & np.array([c is not None for c in candid])
-    is_det &= _first_occurrence(candid)
+    is_det &= first_occurrence(candid)
     is_det[0] = True  # the alert's own candidate is a detection even without a candid
     maglim = column(entries, "diffmaglim", "prv_candidates")
     is_lim = ~np.isfinite(magpsf) & np.isfinite(maglim)
@@ -138,12 +152,12 @@ def from_packet(packet: Mapping) -> LightCurve:
         cand_rb = as_float(candidate.get("rb"))
     context = Context(ra=as_float(candidate.get("ra")), dec=as_float(candidate.get("dec")),
                       rb=cand_rb, extra=extra)
-    alert = _int_id(packet.get("candid")) or _int_id(candidate.get("candid"))
+    alert = int_id(packet.get("candid")) or int_id(candidate.get("candid"))
     return LightCurve(object_id=object_id, survey=SURVEY, mjd=jd - JD_OFFSET, mag=mag,
                       magerr=magerr, band=band, is_det=is_det, flux=flux, fluxerr=fluxerr,
                       ra=ra, dec=dec, rb=rb, context=context,
                       alert_id=str(alert) if alert else "",
-                      alert_mjd=float(candidate["jd"]) - JD_OFFSET)
+                      alert_mjd=float(jd[0]) - JD_OFFSET)
 
 
 #: The alert packets of a JSON / Avro / Parquet file, one record per alert.
