@@ -129,7 +129,7 @@ def text_id(value: Any, where: str) -> str:
 
 def label(value: Any) -> str:
     """A free-text context value (TNS name, Sherlock class) as a string: '' for None/NaN and
-    for lists or records; characters UTF-8 cannot hold are replaced by U+FFFD."""
+    for lists or records; characters UTF-8 cannot hold (lone surrogates) become '?'."""
     if value is None or isinstance(value, (Mapping, list, tuple, bytes, bool)):
         return ""
     if isinstance(value, float) and math.isnan(value):

@@ -129,10 +129,11 @@ class GunzipReader(io.RawIOBase):
 class Source:
     """One input: a file (``path``) or a blob of bytes (``data``), named ``name`` in sources."""
 
-    __slots__ = ("name", "path", "data")
+    __slots__ = ("name", "path", "data", "_kind")
 
     def __init__(self, name: str, path: Path | None = None, data: bytes | None = None) -> None:
         self.name, self.path, self.data = name, path, data
+        self._kind: str | None = None
 
     @classmethod
     def of(cls, item: Any) -> Source:
@@ -170,6 +171,11 @@ class Source:
 
     def kind(self) -> str:
         """'avro', 'parquet' or 'json': the magic number, else the suffix (folder = Parquet)."""
+        if self._kind is None:
+            self._kind = self._find_kind()
+        return self._kind
+
+    def _find_kind(self) -> str:
         if self.path is not None and self.path.is_dir():
             return "parquet"
         magic = self.head(4)
