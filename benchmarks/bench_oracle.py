@@ -23,15 +23,15 @@ import json  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from vra_dev.oracle import ALL_VARIANTS  # noqa: E402
 from vra_dev.oracle import reference as R  # noqa: E402
 from vra_dev.oracle.bench import bench, format_table  # noqa: E402
-from vra_filters.oracle import VARIANTS  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="elasticc", choices=["elasticc", "elasticc-lite"])
-    ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    ap.add_argument("--variants", nargs="*", default=list(ALL_VARIANTS))
     ap.add_argument("--min-time", type=float, default=1.0)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)

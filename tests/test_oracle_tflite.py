@@ -11,6 +11,7 @@ import importlib.util
 import numpy as np
 import pytest
 
+from vra_dev.oracle import load_oracle
 from vra_dev.oracle import reference as R
 from vra_filters.oracle import Oracle, state_from_bytes, state_to_bytes
 from vra_filters.oracle import taxonomy as T
@@ -108,7 +109,7 @@ def test_litert_threads_configurable(lcs):
 @pytest.mark.parametrize("model", ["elasticc", "elasticc-lite"])
 @pytest.mark.parametrize("convention", ["inference", "training"])
 def test_keras_model_matches_upstream(ref, lcs, model, convention):
-    o = Oracle.load(model, "keras", convention)
+    o = load_oracle(model, "keras", convention)
     res = o.classify(lcs)  # one padded batch of 44, lengths 1..1001, masked
     key = KEYS[model] + ("_trainconv" if convention == "training" else "")
     logits = np.array([r["logits"] for r in res])

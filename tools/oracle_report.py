@@ -35,8 +35,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"
 import numpy as np  # noqa: E402
 
 from vra_dev.manifest import files_below  # noqa: E402
+from vra_dev.oracle import load_oracle  # noqa: E402
 from vra_dev.oracle import reference as R  # noqa: E402
-from vra_filters.oracle import Oracle, state_from_bytes, state_to_bytes  # noqa: E402
+from vra_filters.oracle import state_from_bytes, state_to_bytes  # noqa: E402
 from vra_filters.oracle import weights as wt  # noqa: E402
 from vra_filters.oracle.core import DEFAULT_VARIANT  # noqa: E402
 from vra_filters.registry import models_dir  # noqa: E402
@@ -72,7 +73,7 @@ def parity(model, d, lcs, series):
         for conv in ("inference", "training"):
             key = KEYS[model] + ("_trainconv" if conv == "training" else "")
             try:
-                o = Oracle.load(model, variant, conv)
+                o = load_oracle(model, variant, conv)
             except ImportError as exc:
                 out[f"{variant}/{conv}"] = {"error": str(exc)}
                 continue
@@ -97,12 +98,12 @@ def parity(model, d, lcs, series):
 def agreement(model, lcs, names):
     out = {}
     for conv in ("inference", "training"):
-        base = Oracle.load(model, "numpy-float32", conv).classify(lcs)
+        base = load_oracle(model, "numpy-float32", conv).classify(lcs)
         ok = [i for i, r in enumerate(base) if r["status"] == "ok"]
         pf = _probs([base[i] for i in ok], names)
         for variant in QUANT:
             try:
-                res = Oracle.load(model, variant, conv).classify(lcs)
+                res = load_oracle(model, variant, conv).classify(lcs)
             except ImportError as exc:
                 out[f"{variant}/{conv}"] = {"error": str(exc)}
                 continue
@@ -120,7 +121,7 @@ def incremental(model, series, names):
     out = {}
     for variant in FLOAT[:2] + QUANT[:2]:
         try:
-            o = Oracle.load(model, variant)
+            o = load_oracle(model, variant)
         except ImportError as exc:
             out[variant] = {"error": str(exc)}
             continue
@@ -140,8 +141,8 @@ def incremental(model, series, names):
 
 
 def convention_disagreement(model, lcs):
-    a = Oracle.load(model, "numpy-float32", "inference").classify(lcs)
-    b = Oracle.load(model, "numpy-float32", "training").classify(lcs)
+    a = load_oracle(model, "numpy-float32", "inference").classify(lcs)
+    b = load_oracle(model, "numpy-float32", "training").classify(lcs)
     ok = [i for i in range(len(lcs)) if a[i]["status"] == b[i]["status"] == "ok"]
     return {"n": len(ok), **{f"differ_{lvl}": float(np.mean(
         [a[i]["top"][lvl]["class"] != b[i]["top"][lvl]["class"] for i in ok])) for lvl in LEVELS}}
@@ -151,7 +152,7 @@ def bts_parity(d):
     out = {}
     for variant in ("numpy-float32", "float32", "keras") + QUANT:
         try:
-            o = Oracle.load("bts", variant)
+            o = load_oracle("bts", variant)
         except ImportError as exc:
             out[variant] = {"error": str(exc)}
             continue
@@ -324,7 +325,7 @@ def main(argv=None) -> int:
         if model == "bts":
             m["bts_parity"] = bts_parity(d)
         else:
-            names = list(Oracle.load(model, "numpy-float32").taxonomy.names)
+            names = list(load_oracle(model, "numpy-float32").taxonomy.names)
             m["parity"] = parity(model, d, ref_lcs, series)
             m["agreement"] = agreement(model, ref_lcs + sample_lcs, names)
             m["incremental"] = incremental(model, series, names)

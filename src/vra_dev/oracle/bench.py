@@ -73,7 +73,9 @@ def bench(lightcurves=None, model: str = "elasticc", variants=None, checkpoint: 
 
         lcs = reference_lightcurves()
         source = "reference set (tests/data/oracle)"
-    variants = list(variants or core.VARIANTS)
+    from . import ALL_VARIANTS, load_oracle
+
+    variants = list(variants or ALL_VARIANTS)
     # incremental setting: state built from all but the last point; the alert adds the last one
     prev = [lc.until(float(lc.mjd[-2])) if len(lc) > 1 else None for lc in lcs]
     out = {"model": model, "checkpoint": checkpoint, "convention": convention,
@@ -85,7 +87,7 @@ def bench(lightcurves=None, model: str = "elasticc", variants=None, checkpoint: 
     for variant in variants:
         rec: dict = {}
         try:
-            o = core.Oracle.load(model, variant, convention, checkpoint, threads=threads,
+            o = load_oracle(model, variant, convention, checkpoint, threads=threads,
                                  batch_size=batch_size)
         except (ImportError, FileNotFoundError, RuntimeError, ValueError) as exc:
             out["variants"][variant] = {"error": f"{type(exc).__name__}: {exc}"}

@@ -220,3 +220,22 @@ def head_function(w: OracleWeights):
 
 def _layer_names(spec):
     return [n for part in ("gru_branch", "static_branch", "trunk") for n, _ in spec.get(part, [])]
+
+
+def load_oracle(model: str = "elasticc", variant: str | None = None,
+                convention: str = "inference", checkpoint: str = "f1", **kw):
+    """:meth:`vra_filters.oracle.Oracle.load`, plus the ``keras`` variant (this module's model
+    over the float32 weights): what the parity tests, the benchmark and the report use."""
+    from vra_filters.oracle import Oracle
+    from vra_filters.oracle import inputs as inp
+    from vra_filters.oracle.weights import MODELS
+
+    if variant != "keras":
+        return Oracle.load(model, variant, convention, checkpoint, **kw)
+    if model not in MODELS:
+        raise ValueError(f"unknown ORACLE model {model!r}; choose one of {MODELS}")
+    inp._check_convention(convention)
+    kw.pop("threads", None)  # LiteRT's; TensorFlow's come from TF_NUM_*_THREADS
+    check = kw.pop("check", True)
+    backend = KerasOracle(OracleWeights.load(model, checkpoint, "float32", check=check))
+    return Oracle(backend, model, checkpoint, "keras", convention, **kw)

@@ -12,7 +12,6 @@ variant                   what runs                                             
 ``float32``               LiteRT, float32 ``.tflite`` (one-step GRU + head signatures)  LiteRT
 ``dynamic-int8``          LiteRT, dynamic-range int8 ``.tflite`` (int8 weights)         LiteRT
 ``int8``                  LiteRT, full-integer int8 ``.tflite`` (int8 activations too)  LiteRT
-``keras``                 the Keras (TensorFlow) model, for parity checks and benchmarks  TF
 ========================  ============================================================  ========
 
 Results are plain dicts of JSON-able Python values; :func:`annotation_fields` turns one into the
@@ -35,7 +34,9 @@ from .weights import MODELS, OracleWeights
 LICENCE_SHORT = ("ORACLE-1 weights (c) 2025 Ved Shah, Modified MIT License with Non-Military Use "
                  "Restriction; see models/oracle/*/LICENSE-ORACLE")
 
-VARIANTS = ("numpy-float32", "numpy-int8", "float32", "dynamic-int8", "int8", "keras")
+#: The runtimes. The Keras model (parity checks, benchmarks) is maintainer code:
+#: ``vra_dev.oracle.load_oracle(model, "keras")``.
+VARIANTS = ("numpy-float32", "numpy-int8", "float32", "dynamic-int8", "int8")
 #: The variant deployed by default (see models/oracle/README.md for the measurements behind it):
 #: int8 weights on LiteRT -- 11x Keras float per alert on the incremental path, 0.32x the float
 #: bytes, same top class as float for 100 % / 100 % / 99.2 % (level 1 / 2 / leaf) of our curves.
@@ -68,10 +69,6 @@ def load_backend(model: str, variant: str, checkpoint: str = "f1", threads: int 
         from .tflite import LiteRTOracle
 
         return LiteRTOracle.load(model, variant, checkpoint, threads=threads, check=check)
-    if variant == "keras":
-        from vra_dev.oracle.keras_model import KerasOracle  # maintainer package (TensorFlow)
-
-        return KerasOracle(OracleWeights.load(model, checkpoint, "float32", check=check))
     raise ValueError(f"unknown ORACLE variant {variant!r}; choose one of {VARIANTS}")
 
 
