@@ -177,10 +177,11 @@ def record_list(value: Any, where: str) -> list[Mapping]:
         return []
     if isinstance(value, Mapping) or not isinstance(value, (list, tuple)):
         raise InputError(f"{where}: expected a list of records, got {kind(value)}")
-    items = [d for d in value if d is not None]
-    for i, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            raise InputError(f"{where}: entry {i + 1} is {kind(item)}, not a record")
+    items = list(value) if None not in value else [d for d in value if d is not None]
+    if not set(map(type, items)) <= {dict}:  # fast path: plain dicts (what JSON gives)
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise InputError(f"{where}: entry {i + 1} is {kind(item)}, not a record")
     return items
 
 

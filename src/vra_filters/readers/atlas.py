@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, List, Mapping
+from typing import Iterator, List, Mapping
 
 import numpy as np
 
@@ -49,26 +49,27 @@ def iter_records(path: Path) -> Iterator[Record]:
         yield Record(source, data)
 
 
-def _float(value: Any) -> float:
-    return math.nan if value is None else float(value)
-
-
 def _column(rows: List[Mapping], key: str, where: str) -> np.ndarray:
+    """One photometry field of every row (None -> NaN); a missing field or a value that is
+    not a number names the list and the field."""
     try:
-        return np.array([_float(r[key]) for r in rows], dtype=float)
+        values = [r[key] for r in rows]
     except KeyError:
         raise InputError(f"{where}: a row has no {key!r}") from None
+    try:
+        out = np.array(values, dtype=float)
     except (TypeError, ValueError, OverflowError):
         raise InputError(f"{where}.{key}: not a number") from None
+    if out.ndim != 1:  # equal-length lists where numbers should be
+        raise InputError(f"{where}.{key}: not a number")
+    return out
 
 
 def _bands(rows: List[Mapping], where: str) -> List[str]:
-    out = []
-    for row in rows:
-        value = row.get("filter", "")
-        if not isinstance(value, str):
-            raise InputError(f"{where}.filter: {kind(value)} is not a band name")
-        out.append(value)
+    out = [r.get("filter", "") for r in rows]
+    if not set(map(type, out)) <= {str}:
+        bad = next(v for v in out if not isinstance(v, str))
+        raise InputError(f"{where}.filter: {kind(bad)} is not a band name")
     return out
 
 
