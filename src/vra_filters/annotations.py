@@ -2,7 +2,8 @@
 
 Fields: object/alert ids, survey, MJD, visit number, phase, stage (day1/dayN), p_real, p_gal,
 ``vra_score`` (eq. 2 of the model's probabilities), ``rank`` (after policies, e.g. 10 for a
-TNS match), the galactic flag, the tier, the feature set (values with ``with_features``), a
+TNS match), the galactic flag, the tier, the host distance the fast track used (Mpc), the
+feature set (values with ``with_features``), a
 one-line explanation, the E(B-V) used and where it came from, and name/version/sha256 of each
 model, the policy name and ``settings``: the fingerprint of every model file and setting that
 made the numbers (:attr:`vra_filters.Scorer.fingerprint`; ``Scorer.settings`` spells it out).
@@ -97,6 +98,7 @@ class Annotation:
     tier: str
     status: str
     tns_name: Optional[str]
+    distance_mpc: Optional[float]
     ebv: Optional[float]
     ebv_source: str
     explanation: str
@@ -137,6 +139,7 @@ class Annotation:
         values = {k: v for k, v in data.items() if k in names}
         values.update(changes)
         values.setdefault("settings", "")
+        values.setdefault("distance_mpc", None)
         return cls(**values)
 
     def replace(self, **changes: Any) -> Annotation:
@@ -146,7 +149,7 @@ class Annotation:
 def make_annotation(*, object_id: str, alert_id: str, survey: str, mjd: float, t0: float,
                     visit: int, stage: str, p_real: float, p_gal: float, vra_score: float,
                     rank: float, galactic: bool, tier: str, status: str, tns_name: str,
-                    ebv: float, ebv_source: str, explanation: str,
+                    distance_mpc: float, ebv: float, ebv_source: str, explanation: str,
                     models: Dict[str, Dict[str, str]], policy: str, settings: str,
                     features: Optional[Dict[str, float]] = None,
                     oracle: Optional[dict] = None) -> Annotation:
@@ -157,6 +160,7 @@ def make_annotation(*, object_id: str, alert_id: str, survey: str, mjd: float, t
         visit=int(visit), phase=_num(mjd - t0), stage=stage, p_real=float(p_real),
         p_gal=float(p_gal), vra_score=float(vra_score), rank=float(rank),
         galactic=bool(galactic), tier=tier, status=status, tns_name=tns_name or None,
+        distance_mpc=_num(distance_mpc),
         ebv=ebv_value, ebv_source=ebv_source or ("alert" if ebv_value is not None else "none"),
         explanation=explanation, models=models, policy=policy, settings=settings,
         features=None if features is None else {k: _num(v) for k, v in features.items()},

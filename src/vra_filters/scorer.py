@@ -507,7 +507,8 @@ class _Batch:
                 object_id=lc.object_id, alert_id=lc.alert_id, survey=lc.survey,
                 mjd=lc.alert_mjd, t0=lc.t0, visit=h.n_visits, stage=stage, p_real=p_real,
                 p_gal=p_gal, vra_score=score, rank=rank, galactic=gal_flag, tier=the_tier,
-                status="new" if new else "out_of_order", tns_name=ctx.tns_name, ebv=ctx.ebv,
+                status="new" if new else "out_of_order", tns_name=ctx.tns_name,
+                distance_mpc=ctx.distance_mpc, ebv=ctx.ebv,
                 ebv_source=ctx.ebv_source, explanation=why, models=s._provenance[stage],
                 policy=pol.name, settings=s.fingerprint, features=features,
                 oracle=blocks.get(j))
