@@ -333,3 +333,18 @@ def test_ebv_map_from_the_environment_is_used_by_the_scorer(tmp_path, monkeypatc
     assert scorer.settings["ebv_map"]["name"] == "flat.npy"
     monkeypatch.delenv("VRA_EBV_MAP")
     assert vra.Scorer.load(oracle="none").fingerprint != scorer.fingerprint
+
+
+def test_sqlite_store_read_only_lists_the_stored_annotations(tmp_path, scorer):
+    path = tmp_path / "s.sqlite"
+    lcs = _lcs(DATA / "lasair" / "20260205_073301.json.gz", "lasair")[:5]
+    with SQLiteStore(path) as store:
+        written = vra.Stream(scorer, store).process(lcs)
+    with SQLiteStore(path, read_only=True) as store:
+        stored = list(store.iter_annotations())
+    assert [a["alert_id"] for a in stored] == [a.alert_id for a in written]
+    with pytest.raises(StateError, match="no such state file"):
+        SQLiteStore(tmp_path / "absent.sqlite", read_only=True)
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StateError, match="not a vra_filters state file"):
+        SQLiteStore(tmp_path / "junk.sqlite", read_only=True)

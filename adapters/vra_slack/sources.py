@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
@@ -71,20 +70,13 @@ def _lines(fh, name: str) -> Iterator[Dict[str, Any]]:
 def read_state_store(path: str) -> List[Dict[str, Any]]:
     """The annotations a ``vra score --state FILE`` store holds (its ``alerts`` table), read
     only. The store keeps the latest annotation of every alert it scored."""
-    import vra_filters
+    import vra_filters as vra
 
-    reader = getattr(vra_filters, "iter_stored_annotations", None)
-    if reader is not None:  # the core's own reader, when it has one
-        return [as_dict(a) for a in reader(path)]
-    if not Path(path).is_file():
-        raise SourceError(f"{path}: state file not found")
     try:
-        db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-        rows = db.execute("SELECT annotation FROM alerts").fetchall()
-        db.close()
-    except sqlite3.DatabaseError as exc:
-        raise SourceError(f"{path}: not a vra state store with annotations ({exc})") from None
-    return [as_dict(json.loads(r[0])) for r in rows]
+        with vra.SQLiteStore(path, read_only=True) as store:
+            return [as_dict(a) for a in store.iter_annotations()]
+    except vra.StateError as exc:
+        raise SourceError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- photometry

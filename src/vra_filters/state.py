@@ -26,7 +26,19 @@ import sqlite3
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from .policies import ObjectHistory
 
@@ -193,12 +205,21 @@ class SQLiteStore:
     its object's history. A file written by an older schema is refused with the reason.
     """
 
-    def __init__(self, path: Union[str, Path] = ":memory:") -> None:
+    def __init__(self, path: Union[str, Path] = ":memory:", read_only: bool = False) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if read_only:
+            if not Path(self.path).is_file():
+                raise StateError(f"{self.path}: no such state file")
+            self._db = sqlite3.connect(f"file:{Path(self.path).resolve()}?mode=ro", uri=True)
+        else:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path)
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StateError(f"{self.path}: not a vra_filters state file ({exc})") from None
         tables = {r[0] for r in self._db.execute(
             "SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and version != _SCHEMA_VERSION:
@@ -206,6 +227,11 @@ class SQLiteStore:
             raise StateError(f"{self.path}: state file written by another vra_filters version "
                              f"(schema {version}, this one uses {_SCHEMA_VERSION}); move it "
                              "away or pass --state NEW.sqlite")
+        if read_only:
+            if not tables:
+                self._db.close()
+                raise StateError(f"{self.path}: not a vra_filters state file (empty)")
+            return
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         with self._db:
@@ -252,6 +278,11 @@ class SQLiteStore:
             self._db.executemany("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?)",
                                  [(k[0], k[1], k[2], settings, text)
                                   for k, settings, text in alerts])
+
+    def iter_annotations(self) -> Iterator[Dict[str, Any]]:
+        """Every stored annotation (the latest of each alert), as dicts, in storage order."""
+        for (text,) in self._db.execute("SELECT annotation FROM alerts ORDER BY rowid"):
+            yield json.loads(text)
 
     def counts(self) -> Dict[str, int]:
         """Objects and alerts held (for progress reports and tests)."""
