@@ -30,6 +30,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -372,8 +373,9 @@ def lazy_text(lazy: Dict[str, List[str]]) -> str:
         return "No vendored module imports any other library, not even inside a function."
     names = sorted({n for found in lazy.values() for n in found})
     where = ", ".join(f"`{m}`" for m in sorted(lazy))
-    return (f"Other libraries ({', '.join(names)}) are imported only inside functions the "
+    text = (f"Other libraries ({', '.join(names)}) are imported only inside functions the "
             f"filter never calls (in {where}: file readers, optional runtimes).")
+    return textwrap.fill(text, width=96, initial_indent="   ", subsequent_indent="   ").lstrip()
 
 
 README_TEMPLATE = """# `{cls}`: VRA scores and ORACLE classes for ANTARES
