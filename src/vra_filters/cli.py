@@ -138,8 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-oracle", action="store_true", help="skip the ORACLE rows")
     p.set_defaults(func=cmd_bench)
 
+    from .cli_evaluate import add_subparser as add_evaluate_commands
     from .cli_model import add_subparser as add_model_commands
     add_model_commands(sub)
+    add_evaluate_commands(sub)
     _add_adapter_commands(sub)
     return parser
 

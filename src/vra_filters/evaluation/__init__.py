@@ -1,0 +1,1 @@
+"""Evaluations of the models on labelled data (``vra evaluate ...``): one module each."""
