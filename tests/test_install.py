@@ -120,3 +120,33 @@ def test_vra_demo(venv, tmp_path):
     assert set(k.strip() for k in counts) == {"fast_track", "extragalactic", "galactic",
                                                "purgatory", "garbage"}
     assert sum(int(v) for v in counts.values()) == 44  # the 44 alerts of the sample
+
+
+# --------------------------------------------------------------------------------------------
+# Entry-point discovery (no install needed)
+
+
+def test_an_adapter_that_fails_to_load_does_not_break_vra(monkeypatch, capsys):
+    """A ``vra_filters.commands`` entry point whose import fails (a missing optional
+    dependency, say) becomes a stub command saying why; every other command still works, and
+    a name listed twice (editable + regular install) is added once."""
+    from importlib import metadata
+
+    from vra_filters import cli
+
+    group = "vra_filters.commands"
+    points = [metadata.EntryPoint("broken", "vra_no_such_adapter.cli:add_subparser", group),
+              metadata.EntryPoint("antares", "vra_antares.cli:add_subparser", group),
+              metadata.EntryPoint("antares", "vra_antares.cli:add_subparser", group)]
+    monkeypatch.setattr(metadata, "entry_points", lambda: {group: points})
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "broken" in out and "(unavailable: the broken adapter failed to load)" in out
+    assert out.count("    antares ") == 1 and "    score " in out
+    assert cli.main(["broken"]) == 2
+    err = capsys.readouterr().err
+    assert "vra broken: the adapter (vra_no_such_adapter.cli:add_subparser) could not be " \
+           "loaded: ModuleNotFoundError" in err
+    assert cli.main(["antares"]) == 2 and "run-locus" in capsys.readouterr().out
