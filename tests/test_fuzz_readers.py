@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from vra_filters.lightcurve import SURVEY_BANDS, InputError, LightCurve
-from vra_filters.readers import FORMATS, Skip, from_record, read
+from vra_filters.readers import FORMATS, Skip, atlas, lasair, read, rubin, ztf
 
 DATA = Path(__file__).parent / "data"
 SEED = 20240607
@@ -204,20 +204,18 @@ def test_mutated_records_give_a_light_curve_or_a_specific_input_error(corpus):
     t0 = time.perf_counter()
     counts = {}
     for fmt in FORMATS:
+        reader = {"atlas": atlas, "lasair": lasair, "rubin": rubin, "ztf": ztf}[fmt]
         records = corpus[fmt]
         places = [list(_places(r)) for r in records]
         n_lc = n_err = 0
         for _ in range(N_RECORD_CASES):
             i = rng.randrange(len(records))
             case = mutate(records[i], rng, places[i])
-            try:
-                lc = from_record(case, fmt)
+            try:  # the format module itself, as the adapters call it (no catch-all around it)
+                lc = reader.from_record(case)
             except InputError as exc:
                 message = str(exc)
-                assert message and len(message) < 2000
-                assert not message.startswith(("TypeError", "ValueError", "AttributeError",
-                                               "IndexError", "KeyError", "RecursionError",
-                                               "OverflowError")), (fmt, message)
+                assert message and len(message) < 300, message
                 n_err += 1
             else:
                 assert_sane(lc, fmt)

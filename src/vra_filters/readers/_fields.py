@@ -199,7 +199,7 @@ def column(items: Sequence[Mapping], key: str | None, where: str,
         if dtype is bool:
             return np.array([bool(v) for v in values], dtype=bool)
         out = np.array(values, dtype=dtype)
-    except (TypeError, ValueError, OverflowError) as exc:
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise InputError(f"{where}.{key}: non-numeric value") from exc
     if out.ndim != 1:  # equal-length lists instead of numbers
         raise InputError(f"{where}.{key}: non-numeric value")

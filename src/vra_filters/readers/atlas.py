@@ -35,7 +35,9 @@ _MJD_EPOCH = datetime(1858, 11, 17, tzinfo=timezone.utc)
 def iso_to_mjd(text: str) -> float:
     """MJD (UTC) of an ISO date or date-time string such as ``2020-09-15T00:00:00``."""
     try:
-        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        if not isinstance(text, str):
+            raise ValueError(text)
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InputError(f"object.followup_flag_date: not an ISO date: {shown(text)}") from None
     if when.tzinfo is None:
@@ -58,7 +60,7 @@ def _column(rows: List[Mapping], key: str, where: str) -> np.ndarray:
         raise InputError(f"{where}: a row has no {key!r}") from None
     try:
         out = np.array(values, dtype=float)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         raise InputError(f"{where}.{key}: not a number") from None
     if out.ndim != 1:  # equal-length lists where numbers should be
         raise InputError(f"{where}.{key}: not a number")

@@ -138,7 +138,7 @@ def bands(items: Sequence[Mapping], where: str,
         raise InputError(f"{where}: list entries are not records") from exc
     try:
         arr = np.array(raw, dtype=str)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         arr = np.zeros((0, 0), dtype=str)
     if arr.ndim != 1:  # lists where band names should be
         raise InputError(f"{where}.{key}: a band is not a name")
@@ -174,7 +174,7 @@ def _visits(items: Sequence[Mapping]) -> np.ndarray | None:
         return None
     try:
         visits = np.array(values, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         return None
     return visits if visits.ndim == 1 else None
 
@@ -190,7 +190,7 @@ def signed_mag(flux: np.ndarray) -> np.ndarray:
 
 def magerr_from_flux(flux: np.ndarray, fluxerr: np.ndarray) -> np.ndarray:
     """sigma_m = 1.0857 sigma_F / |F| (NaN where undefined)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         err = MAGERR_FACTOR * np.abs(fluxerr / flux)
     err[~np.isfinite(err)] = np.nan
     return err
@@ -198,7 +198,7 @@ def magerr_from_flux(flux: np.ndarray, fluxerr: np.ndarray) -> np.ndarray:
 
 def limit_mag(sigma: np.ndarray, nsigma: float = 5.0) -> np.ndarray:
     """The n-sigma limiting AB magnitude of a flux error in nJy."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return NJY_ZEROPOINT - 2.5 * np.log10(nsigma * sigma)
 
 

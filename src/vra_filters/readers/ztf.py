@@ -75,9 +75,17 @@ def _bands(fid: np.ndarray, entries: Sequence[Mapping]) -> np.ndarray:
     return np.array(names)[inverse.reshape(-1)]
 
 
+def _flag_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip().lower()
+    if value is None or isinstance(value, (int, float)):
+        return str(value).lower()
+    return kind(value)  # a list or a record: reported as an unknown value
+
+
 def _signs(entries: Sequence[Mapping]) -> np.ndarray:
     """+1 / -1 per entry from ``isdiffpos`` (absent -> +1)."""
-    raw = np.array([str(d.get("isdiffpos")).strip().lower() for d in entries])
+    raw = np.array([_flag_text(d.get("isdiffpos")) for d in entries])
     uniq, inverse = np.unique(raw, return_inverse=True)
     signs = []
     for value in uniq:
@@ -133,7 +141,7 @@ def from_packet(packet: Mapping) -> LightCurve:
     rb = np.where(np.isfinite(drb), drb, column(entries_kept, "rb", "prv_candidates"))
     with np.errstate(over="ignore", invalid="ignore"):
         flux = np.where(is_det, sign * 10.0 ** (-0.4 * (magpsf - NJY_ZEROPOINT)), np.nan)
-    fluxerr = np.where(is_det, np.abs(flux) * sigmapsf / MAGERR_FACTOR, np.nan)
+        fluxerr = np.where(is_det, np.abs(flux) * sigmapsf / MAGERR_FACTOR, np.nan)
     mag = np.where(is_det, sign * magpsf, maglim)
     magerr = np.where(is_det, sigmapsf, np.nan)
     ra = np.where(is_det, column(entries_kept, "ra", "prv_candidates"), np.nan)
