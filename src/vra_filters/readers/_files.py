@@ -43,9 +43,10 @@ class GunzipReader(io.RawIOBase):
     compressed data or bytes after the last member stop reading too and set :attr:`error`.
     """
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, chunk: int = _CHUNK, max_out: int = _MAX_OUT) -> None:
         super().__init__()
         self._raw = raw
+        self._chunk, self._max_out = chunk, max_out
         self._z: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._in = b""
         self._out = b""
@@ -83,12 +84,12 @@ class GunzipReader(io.RawIOBase):
         while not self._done:
             if self._z is None:  # between two members: another one, zero padding, or the end
                 while len(self._in) < 2:
-                    more = self._raw.read(_CHUNK)
+                    more = self._raw.read(self._chunk)
                     if not more:
                         break
                     self._in += more
                 if not self._in.strip(b"\x00"):
-                    self._in = self._raw.read(_CHUNK)
+                    self._in = self._raw.read(self._chunk)
                     if not self._in:
                         break  # clean end
                     continue
@@ -97,7 +98,7 @@ class GunzipReader(io.RawIOBase):
                     break
                 self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
             if not self._in:
-                self._in = self._raw.read(_CHUNK)
+                self._in = self._raw.read(self._chunk)
                 if not self._in:  # end of input inside a member: pending output, then stop
                     self._done = True
                     try:
@@ -110,7 +111,7 @@ class GunzipReader(io.RawIOBase):
                         return True
                     return False
             try:
-                out = self._z.decompress(self._in, _MAX_OUT)
+                out = self._z.decompress(self._in, self._max_out)
             except zlib.error as exc:
                 self.error = f"corrupt gzip data ({exc})"
                 break
@@ -145,8 +146,9 @@ class Source:
     def open_raw(self) -> Any:
         return open(self.path, "rb") if self.path is not None else io.BytesIO(self.data)
 
-    def open(self) -> tuple[Any, GunzipReader | None]:
-        """A binary stream of the (gunzipped) content, and the gunzip reader if any."""
+    def open(self, peek: int = 0) -> tuple[Any, GunzipReader | None]:
+        """A binary stream of the (gunzipped) content, and the gunzip reader if any
+        (``peek``: only that many bytes will be read, so decompress no more)."""
         raw = self.open_raw()
         try:
             magic = raw.read(2)
@@ -155,13 +157,16 @@ class Source:
             raw.close()
             raise
         if magic == GZIP_MAGIC:
+            if peek:
+                gz = GunzipReader(raw, chunk=min(peek, _CHUNK), max_out=peek)
+                return io.BufferedReader(gz, peek), gz
             gz = GunzipReader(raw)
             return io.BufferedReader(gz, _CHUNK), gz
         return raw, None
 
     def head(self, size: int = 65536) -> bytes:
         """The first ``size`` bytes of the content (gunzipped; as much as there is)."""
-        stream, _ = self.open()
+        stream, _ = self.open(peek=size)
         with stream:
             return stream.read(size)
 

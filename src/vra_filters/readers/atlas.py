@@ -97,9 +97,9 @@ def from_record(data: Mapping) -> LightCurve:
     det_err = _column(dets, "magerr", "lc")
     non_mag = _column(nondets, "mag5sig", "lcnondets")
     mjd = np.concatenate([_column(dets, "mjd", "lc"), _column(nondets, "mjd", "lcnondets")])
-    if not np.isfinite(mjd).all():
-        raise InputError(f"{object_id}: lc/lcnondets.mjd has a non-finite time")
-    if not (np.abs(mjd) < MAX_ABS_MJD).all():
+    if not (np.abs(mjd) < MAX_ABS_MJD).all():  # NaN and inf fail it too
+        if not np.isfinite(mjd).all():
+            raise InputError(f"{object_id}: lc/lcnondets.mjd has a non-finite time")
         raise InputError(f"{object_id}: lc/lcnondets.mjd: time out of range (not an MJD)")
     band = np.array(_bands(dets, "lc") + _bands(nondets, "lcnondets"))
     unknown = sorted(set(band.tolist()) - SURVEY_BANDS["atlas"])

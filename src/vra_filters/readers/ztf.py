@@ -112,11 +112,11 @@ def from_packet(packet: Mapping) -> LightCurve:
     # The candidate first, so a copy of it in prv_candidates (with fewer fields) is the dupe.
     entries = [candidate] + prv
     jd = column(entries, "jd", "prv_candidates")
-    if not math.isfinite(jd[0]):
-        raise InputError("candidate.jd: non-finite time")
-    if not np.all(np.isfinite(jd)):
-        raise InputError("prv_candidates.jd: non-finite time")
-    if not np.all(np.abs(jd - JD_OFFSET) < MAX_ABS_MJD):
+    if not (np.abs(jd - JD_OFFSET) < MAX_ABS_MJD).all():  # NaN and inf fail it too
+        if not math.isfinite(jd[0]):
+            raise InputError("candidate.jd: non-finite time")
+        if not np.isfinite(jd).all():
+            raise InputError("prv_candidates.jd: non-finite time")
         raise InputError("candidate/prv_candidates.jd: time out of range (not a JD)")
     magpsf = column(entries, "magpsf", "prv_candidates")
     if not math.isfinite(magpsf[0]):
