@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ["spark_fixtures"]  # one SparkSession for the Spark tests
+
 
 @pytest.fixture(scope="session")
 def ref():

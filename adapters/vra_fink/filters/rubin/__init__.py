@@ -1,0 +1,1 @@
+"""Rubin filters (fink-filters' ``fink_filters/rubin/`` layout)."""

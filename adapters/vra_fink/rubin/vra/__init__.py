@@ -1,0 +1,1 @@
+"""The VRA + ORACLE science module for Rubin alerts (``processor.py``)."""

@@ -1,0 +1,1 @@
+"""ZTF science modules (fink-science's ``fink_science/ztf/<module>/`` layout)."""

@@ -1,0 +1,129 @@
+"""The Fink adapter's pieces that need no Spark: Fink's cross-match values as context, pandas
+inputs as packets (null structs, float ids), the filters on pandas, and the batch boundary."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+pd = pytest.importorskip("pandas")
+
+import vra_filters as vra  # noqa: E402
+from vra_filters.readers import ztf  # noqa: E402
+from vra_fink import context, packets, scoring  # noqa: E402
+from vra_fink.filters import load  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data" / "fink"
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("SN 2026abc", "SN 2026abc"), (" AT 2026x ", "AT 2026x"), (None, ""), (math.nan, ""),
+    ("nan", ""), ("None", ""), ("Unknown", ""), ("Fail 503", ""), ("", ""),
+])
+def test_fink_placeholders_are_no_value(value, expected):
+    assert context.label(value) == expected
+
+
+def test_rubin_and_ztf_cross_match_as_context():
+    r = context.rubin("SN 2026abc", 57.05, "CataclyV*", None, 0)
+    assert r == {"tns_name": "SN 2026abc", "distance_mpc": 57.05, "catalogue_class": "CV",
+                 "known_sso": False}
+    assert context.rubin(None, None, "QSO", True, None)["catalogue_class"] == "AGN"
+    assert context.rubin(None, None, None, None, 21163624394469969)["known_sso"] is True
+    z = context.ztf("SN Ia", "112.441993769", "RRLyr", 3)
+    assert z == {"tns_name": "SN Ia", "distance_mpc": 112.441993769, "catalogue_class": "",
+                 "known_sso": True}
+    for junk in ("None", "-5", "inf", "x", None, True):
+        assert math.isnan(context.ztf("", junk, "Unknown", 0)["distance_mpc"])
+    assert context.ztf("", None, None, 2)["known_sso"] is False  # 2: a *new* SSO candidate
+
+
+def test_context_reaches_the_core_rank_and_tier():
+    packet = next(r.data for r in ztf.iter_records(DATA / "ztf_few_SLSN_alerts.parquet")
+                  if r.data["objectId"] == "ZTF18acenqto")
+    fields = context.ztf("SLSN-I", "40", "CV*", 0)
+    (row,) = scoring.score_packets([packet], [fields], ztf.from_record)
+    assert row["reason"] is None and row["rank"] == 10.0 and row["tns_name"] == "SLSN-I"
+    assert row["tier"] == "fast_track" and row["distance_mpc"] == 40.0
+    assert row["catalogue_class"] == "CV"
+    (far,) = scoring.score_packets([packet], [context.ztf("SLSN-I", "400", "CV*", 0)],
+                                   ztf.from_record)
+    assert far["tier"] == "extragalactic" and far["p_real"] == row["p_real"]
+    (plain,) = scoring.score_packets([packet], [context.ztf("SLSN-I", "400", "Galaxy", 0)],
+                                     ztf.from_record)
+    assert plain["catalogue_class"] is None
+    assert plain["p_real"] != row["p_real"]  # the VRA's CV feature read the class
+
+
+def test_a_null_struct_is_a_missing_record_and_ids_of_zero_count_as_null():
+    frame = pd.DataFrame({"diaSourceId": [5, 0, 0], "ra": [1.0, math.nan, 2.0],
+                          "band": ["g", None, None]})
+    rows = packets.records(frame, 3)
+    assert rows[0] == {"diaSourceId": 5, "ra": 1.0, "band": "g"} and rows[1] is None
+    assert rows[2]["ra"] == 2.0
+
+
+def test_float_ids_above_2_53_are_refused_with_the_reason():
+    frame = pd.DataFrame({"diaObjectId": [170028485706776685.0, math.nan, 12.0]})
+    why = packets.inexact_ids(frame, "diaSource")
+    assert why[1] is None and why[2] is None
+    assert why[0].startswith("diaSource.diaObjectId arrived as a float")
+    assert packets.inexact_ids(pd.DataFrame({"diaObjectId": [170028485706776685]}),
+                               "diaSource") == [None]
+
+
+def test_map_and_struct_host_columns():
+    as_map = pd.Series([[("lum_dist", "57.0"), ("ang_dist", "55.7")], None])
+    assert packets.column_of(as_map, "lum_dist", 2) == ["57.0", None]
+    as_struct = pd.DataFrame({"lum_dist": ["None", "12.5"]})
+    assert packets.column_of(as_struct, "lum_dist", 2) == ["None", "12.5"]
+    assert packets.column_of(None, "lum_dist", 2) == [None, None]
+
+
+def test_filters_on_pandas():
+    vra_col = pd.DataFrame({"tier": ["fast_track", "fast_track", "extragalactic", "galactic",
+                                     None],
+                            "known_sso": [False, True, False, False, None]})
+    assert load("vra_fast_track")(vra_col).tolist() == [True, False, False, False, False]
+    assert load("vra_extragalactic")(vra_col).tolist() == [True, False, True, False, False]
+    import importlib
+    for name in ("vra_fast_track", "vra_extragalactic"):
+        module = importlib.import_module(f"vra_fink.filters.rubin.livestream.filter_{name}"
+                                         ".filter")
+        assert module.HBASE_SUPPORT is True and "VRA" in module.DESCRIPTION
+
+
+def test_alerts_of_one_object_go_in_separate_calls():
+    assert scoring._rounds(["a", "b", "a", "c", "a", "b"]) == [[0, 1, 3], [2, 5], [4]]
+
+
+class _Broken:
+    def score(self, lcs, history="given"):
+        raise RuntimeError("disk on fire")
+
+
+def test_a_failing_scorer_gives_every_row_a_reason_not_an_exception():
+    records = [r.data for r in ztf.iter_records(DATA / "ztf_fink_filters_regular.parquet")]
+    records[1] = {"objectId": "ZTF00", "candidate": None}
+    none = context.ztf()
+    rows = scoring.score_packets(records, [none] * len(records), ztf.from_record, s=_Broken())
+    assert rows[1] == {"reason": "candidate: missing"}
+    assert all(r == {"reason": "scorer failed: RuntimeError: disk on fire"}
+               for i, r in enumerate(rows) if i != 1)
+    frame = scoring.frame(rows)
+    assert list(frame.columns) == scoring.NAMES and frame["p_real"].isna().all()
+
+
+def test_scores_equal_the_core_scored_alone():
+    records = [r.data for r in ztf.iter_records(DATA / "fink_ztf_part-3-305711.avro")]
+    none = context.ztf()
+    rows = scoring.score_packets(records, [none] * len(records), ztf.from_record)
+    s = scoring.scorer()
+    for record, row in zip(records, rows):
+        (ann,) = s.score([ztf.from_record(record)], history="packet").annotations
+        assert (row["p_real"], row["rank"], row["visit"], row["tier"]) == (
+            ann.p_real, ann.rank, ann.visit, ann.tier)
+        assert row["oracle_leaf_class"] == ann.oracle["top"]["leaf"]["class"]
+    assert scoring.LOADS == 1 and isinstance(s, vra.Scorer)
