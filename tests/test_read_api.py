@@ -111,7 +111,7 @@ def test_read_result_keeps_order_and_splits_light_curves_from_skips(atlas_rec):
     bad = dict(atlas_rec, object=None)
     res = read([atlas_rec, bad, "/no/such/file.json", 42, atlas_rec], "atlas")
     assert kinds(res.items) == ["LightCurve", "Skip", "Skip", "Skip", "LightCurve"]
-    assert [s.source for s in res.skips] == ["<record 1>", "file.json", "<input 3>"]
+    assert [s.source for s in res.skips] == ["<record 1>", "/no/such/file.json", "<input 3>"]
     assert [s.reason for s in res.skips] == [
         "object: expected a record, got null", "file not found",
         "not a path, bytes or a record (int)"]

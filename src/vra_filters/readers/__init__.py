@@ -255,6 +255,8 @@ def _read_input(label: str, item: Any, fmt: str) -> Iterator[Union[LightCurve, S
             else:
                 yield lc
     except Exception as exc:
+        if isinstance(exc, FileNotFoundError) and src.path is not None:
+            name = clean_text(str(src.path))  # the whole path: the name alone may mislead
         yield Skip(name, reason_of(exc))
         return
     if n == 0:
