@@ -216,7 +216,9 @@ def read(source: Any, format: str = "auto") -> ReadResult:
     ``source``: a path or a list of paths (JSON, JSON lines, Avro, Parquet; gzipped or not;
     a folder of Parquet parts), ``bytes`` of any of those, or an iterable of parsed records.
     ``format``: one of :data:`FORMATS`, or "auto" (per file from its schema or first fields;
-    per record from its keys). For large inputs prefer :func:`iter_read`, which streams."""
+    per record from its keys). Records given as dicts are mapped one by one (the Lasair file
+    duplicate check applies to files and bytes only). For large inputs prefer
+    :func:`iter_read`, which streams."""
     return ReadResult(list(iter_read(source, format)))
 
 
