@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["spark_fixtures"]  # one SparkSession for the Spark tests
+pytest_plugins = ["kafka_fixtures", "spark_fixtures"]  # real Kafka broker, one SparkSession
 
 
 @pytest.fixture(scope="session")
