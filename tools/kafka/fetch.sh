@@ -29,7 +29,7 @@ mkdir -p "$cache/$version"
 tmp="$(mktemp -d "$cache/$version/libs.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 echo "fetch.sh: copying org.apache.kafka:kafka_2.13:$version and its dependencies from Maven" >&2
-mvn -B -q -f "$here/pom.xml" dependency:copy-dependencies -Dkafka.version="$version" \
+mvn -B -q -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies -Dkafka.version="$version" \
     -DincludeScope=runtime -DoutputDirectory="$tmp" >&2
 if ! ls "$tmp"/kafka_2.13-"$version".jar >/dev/null 2>&1; then
   echo "fetch.sh: Maven finished but kafka_2.13-$version.jar is not in $tmp" >&2
