@@ -320,6 +320,38 @@ def test_dry_run_writes_the_exact_annotate_list_payloads(tmp_path, annotations):
         assert double.hazards == []
 
 
+def test_input_files_annotate_through_the_real_client(tmp_path, annotations, monkeypatch,
+                                                     capsys):
+    from vra_filters.cli import main
+
+    with LasairDouble() as double:
+        monkeypatch.setenv("LASAIR_TOKEN", double.token)
+        args = ["lasair", "run", "--input", *map(str, FILES), "--endpoint", double.endpoint,
+                "--annotation-topic", TOPIC, "--outbox", str(tmp_path / "o.sqlite")]
+        assert main(args) == 0
+        _assert_final(double, annotations)
+        assert main(args) == 0  # the same files again: nothing new to send
+        assert len(double.accepted_calls()) == 1
+    err = capsys.readouterr().err
+    assert double.token not in err
+    done = [json.loads(line.split(" done ", 1)[1]) for line in err.splitlines()
+            if " done " in line]
+    assert [d["annotated"] for d in done] == [36, 0]
+    assert done[1]["unchanged"] == 36 and done[1]["sent_objects"] == 36
+
+
+def test_a_state_store_dedupes_redeliveries(tmp_path, scorer):
+    lcs = vra.read(FILES, format="lasair").lightcurves
+    s = settings(outbox=str(tmp_path / "o.sqlite"))
+    store = vra.SQLiteStore(tmp_path / "state.sqlite")
+    runner = Runner(s, scorer, None, store=store)
+    runner.handle_items(lcs)
+    runner.handle_items(lcs)  # Kafka delivers the batch again after a crash
+    assert runner.stream.counts["new"] == 36 and runner.stream.counts["duplicate"] == 36
+    assert runner.counts["queued"] == 36 and runner.counts["unchanged"] == 36
+    runner.close()
+
+
 def test_settings_from_toml_and_environment(tmp_path):
     cfg = tmp_path / "lasair.toml"
     cfg.write_text('[lasair]\ngroup_id = "g1"\ntopic = "lasair_2Hasabsmag"\n'

@@ -83,22 +83,34 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging() -> None:
-    root = logging.getLogger("vra_lasair")
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        root.propagate = False
+class _Logging:
+    """The command's log lines on stderr while it runs (and only then)."""
+
+    def __enter__(self) -> logging.Logger:
+        self.log = logging.getLogger("vra_lasair")
+        self.handler = logging.StreamHandler(sys.stderr)
+        self.handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.saved = (self.log.level, self.log.propagate)
+        self.log.addHandler(self.handler)
+        self.log.setLevel(logging.INFO)
+        self.log.propagate = False
         logging.getLogger("vra_lasair.kafka").setLevel(logging.WARNING)
+        return self.log
+
+    def __exit__(self, *exc) -> None:
+        self.log.removeHandler(self.handler)
+        self.log.setLevel(self.saved[0])
+        self.log.propagate = self.saved[1]
 
 
 def cmd_run(args: Any) -> int:
+    with _Logging() as log:
+        return _cmd_run(args, log)
+
+
+def _cmd_run(args: Any, log: logging.Logger) -> int:
     from . import config as C
 
-    _setup_logging()
-    log = logging.getLogger("vra_lasair")
     try:
         over = {k: getattr(args, k) for k in ("bootstrap_servers", "group_id", "topic",
                                               "annotation_topic", "endpoint", "outbox",
