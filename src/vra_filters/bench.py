@@ -141,6 +141,9 @@ def run_bench(n_alerts: int = 10000, quiet: bool = False, oracle: bool = True) -
         report["packet"][f"{n_det}_earlier_detections"] = {"alerts_per_s": rate}
         say(f"packet       {rate:>12,.0f} alerts/s  ({n_det} earlier detections replayed)")
 
+    say("")
+    report.update(_user_figures(records, n_alerts, oracle, say))
+
     if oracle:
         from vra_dev.oracle.bench import bench as oracle_bench
         # The whole pipeline as `vra score` runs it on LSST: with ORACLE's deployed variant,
@@ -159,3 +162,112 @@ def run_bench(n_alerts: int = 10000, quiet: bool = False, oracle: bool = True) -
             f"(end to end with ORACLE elasticc {deployed.variant}, new objects)")
         report["oracle"] = oracle_bench(lcs[: len(records)], quiet=quiet)
     return report
+
+
+# ------------------------------------------------------------------------- what a user gets
+
+
+def _write_lasair_file(records: List[dict], n: int, path: str) -> int:
+    """The sample's Lasair messages as JSON lines, replicated to ``n`` distinct objects."""
+    import json
+    written = 0
+    with open(path, "w") as fh:
+        copy = 0
+        while written < n:
+            for rec in records:
+                doc = dict(rec, diaObjectId=int(rec["diaObjectId"]) * 1000 + copy)
+                fh.write(json.dumps(doc) + "\n")
+                written += 1
+                if written >= n:
+                    break
+            copy += 1
+    return written
+
+
+def _peak_rss_mb(argv: List[str]) -> Dict:
+    """Run ``vra ARGV`` in a child process: its wall time and peak RSS (MB)."""
+    import subprocess
+    import sys
+    t = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "vra_filters.cli"] + argv,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status) if hasattr(
+        os, "waitstatus_to_exitcode") else status
+    kb = usage.ru_maxrss  # kilobytes on Linux
+    return {"seconds": time.perf_counter() - t, "peak_rss_mb": kb / 1024.0,
+            "exit_code": child.returncode}
+
+
+def _user_figures(records: List[dict], n_alerts: int, oracle: bool, say) -> Dict:
+    """End to end from a file, peak memory, batch-of-one latency, state cost by history."""
+    import tempfile
+
+    from .annotations import JsonLinesSink
+    from .history import visits
+    from .readers import iter_read, lasair
+    from .scorer import Scorer
+    from .state import SQLiteStore
+    from .stream import Stream
+
+    out: Dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "alerts.jsonl")
+        n = _write_lasair_file(records, n_alerts, path)
+        scorer = Scorer.load(oracle="auto" if oracle else "none")
+        with SQLiteStore(os.path.join(tmp, "state.sqlite")) as store, \
+                open(os.devnull, "w") as devnull:
+            stream = Stream(scorer, store, JsonLinesSink(devnull, owned=False))
+            t = time.perf_counter()
+            done = sum(1 for _ in stream.run(iter_read([path], "lasair")))
+            seconds = time.perf_counter() - t
+        out["end_to_end"] = {
+            "alerts_per_s": _rate(done, seconds), "alerts": n, "oracle": oracle,
+            "what": "Lasair JSON lines file -> read -> score -> SQLite state -> JSON lines"}
+        say(f"end to end   {out['end_to_end']['alerts_per_s']:>12,.0f} alerts/s  "
+            f"(file -> read -> score{' + ORACLE' if oracle else ''} -> state -> write)")
+        argv = ["score", path, "--quiet", "--out", os.devnull, "--state",
+                os.path.join(tmp, "rss.sqlite")] + ([] if oracle else ["--oracle-model", "none"])
+        out["vra_score_process"] = dict(_peak_rss_mb(argv), alerts=n)
+        say(f"vra score    {out['vra_score_process']['peak_rss_mb']:>12,.0f} MB peak RSS "
+            f"({n} alerts, {out['vra_score_process']['seconds']:.1f} s in a child process)")
+
+    # Batch of one with a kept state (what ANTARES and a small-poll consumer see).
+    lc = max((lasair.from_record(r) for r in records), key=lambda x: x.n_det)
+    alerts = visits(lc)
+    lat = []
+    prior: Dict = {}
+    for rep in range(3):
+        prior = {}
+        for a in alerts:
+            t = time.perf_counter()
+            res = scorer.score([a], prior)
+            lat.append(time.perf_counter() - t)
+            prior = res.states
+    ms = np.array(lat[len(alerts):]) * 1000.0  # the first pass warms caches
+    out["batch_of_one"] = {"median_ms": float(np.median(ms)), "p99_ms": float(np.percentile(ms, 99)),
+                           "calls": int(ms.size), "history_points": len(lc)}
+    say(f"batch of 1   {out['batch_of_one']['median_ms']:>12.2f} ms median, "
+        f"{out['batch_of_one']['p99_ms']:.2f} ms p99 (kept state, {len(alerts)} alerts of one "
+        "object)")
+
+    # The store's cost per new alert with 0 and 1,000 alerts already stored for its object.
+    out["state_cost"] = {}
+    for stored in (0, 1000):
+        with SQLiteStore(":memory:") as store:
+            key = ("lsst", "obj")
+            state = next(iter(scorer.score([lc]).states.values()))
+            store.commit({key: state}, [(("lsst", "obj", f"old{i}"), "x", "{}")
+                                        for i in range(stored)])
+            reps = 500
+            t = time.perf_counter()
+            for i in range(reps):
+                store.lookup([("lsst", "obj", f"new{i}")])
+                store.load([key])
+                store.commit({key: state}, [(("lsst", "obj", f"new{i}"), "x", "{}")])
+            dt = time.perf_counter() - t
+        out["state_cost"][f"{stored}_stored_alerts"] = {
+            "alerts_per_s": _rate(reps, dt), "us_per_alert": 1e6 * dt / reps}
+        say(f"state        {_rate(reps, dt):>12,.0f} alerts/s  (lookup + load + commit, one "
+            f"alert per transaction, {stored} alerts stored for the object)")
+    return out

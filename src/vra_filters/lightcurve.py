@@ -14,6 +14,7 @@ features run over a whole batch in one vectorised pass.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from dataclasses import dataclass, field, replace
@@ -159,12 +160,18 @@ class LightCurve:
     def until(self, mjd: float, alert_id: str = "") -> LightCurve:
         """The light curve as it was at ``mjd`` (points at or before it): replays a history.
 
-        The new light curve has a context of its own (a copy) and, unless ``alert_id`` is
-        given, an id derived from its content."""
-        keep = self.mjd <= mjd
-        points = {name: getattr(self, name)[keep] for name in POINT_FIELDS}
-        context = replace(self.context, extra=dict(self.context.extra))
-        return replace(self, **points, context=context, alert_mjd=float(mjd), alert_id=alert_id)
+        The new light curve shares the (read-only) point arrays as views, has a context of
+        its own (a shallow copy) and, unless ``alert_id`` is given, an id derived from its
+        content. Points are time-sorted, so this is a slice, not a mask."""
+        k = int(np.searchsorted(self.mjd, mjd, side="right"))
+        out = object.__new__(LightCurve)
+        out.__dict__.update(self.__dict__)
+        for name in POINT_FIELDS:
+            setattr(out, name, getattr(self, name)[:k])
+        out.context = copy.copy(self.context)
+        out.alert_mjd = float(mjd)
+        out.alert_id = alert_id or content_alert_id(out)
+        return out
 
 
 def content_alert_id(lc: LightCurve) -> str:

@@ -23,7 +23,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -159,7 +159,7 @@ class Scorer:
     @classmethod
     def load(cls, policy: Union[str, Policy, None] = "default", oracle: Any = "auto",
              oracle_variant: Optional[str] = None, ebv: Optional[float] = None, *,
-             models: str = "duck", oracle_convention: str = "inference",
+             models: str = "duck", oracle_convention: Optional[str] = None,
              oracle_threads: int = 1, with_features: bool = False,
              ebv_map: Any = None) -> Scorer:
         """Load every model once, from the registry.
@@ -275,16 +275,25 @@ class _Batch:
         self._collect()
         first = self._dedupe()
         idx = self._alive(first)
-        idx, reasons = self._guard("validation", idx, lambda ix: validate(
-            LightCurveBatch.from_lightcurves([self.lcs[j] for j in ix])))
+        self._fill_ebv(idx)
+        clock = s._tick("ebv", clock)
+        # One concatenated batch serves validation and the features (rebuilt only when
+        # validation drops an alert).
+        batches: Dict[Tuple[int, ...], LightCurveBatch] = {}
+
+        def batch_of(ix: List[int]) -> LightCurveBatch:
+            key = tuple(ix)
+            if key not in batches:
+                batches.clear()
+                batches[key] = LightCurveBatch.from_lightcurves([self.lcs[j] for j in ix])
+            return batches[key]
+
+        idx, reasons = self._guard("validation", idx, lambda ix: validate(batch_of(ix)))
         for j, why in zip(idx, reasons or []):
             if why is not None:
                 self._fail(j, why)
         idx = self._alive(idx)
-        self._fill_ebv(idx)
-        clock = s._tick("ebv", clock)
-        idx, feats = self._guard("features", idx, lambda ix: F.compute(
-            LightCurveBatch.from_lightcurves([self.lcs[j] for j in ix])))
+        idx, feats = self._guard("features", idx, lambda ix: F.compute(batch_of(ix)))
         row = {j: r for r, j in enumerate(idx)}
         clock = s._tick("features", clock)
         order = self._time_order(idx)
