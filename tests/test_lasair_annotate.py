@@ -371,3 +371,20 @@ def test_settings_from_toml_and_environment(tmp_path):
         C.token(env={})
     assert C.token(env={"LASAIR_TOKEN": " t0k3n "}) == "t0k3n"
     assert C.redact("Token abcd1234 refused", "abcd1234") == "Token *** refused"
+
+
+def test_outbox_command_drains_a_retired_hosts_outbox(tmp_path, annotations, monkeypatch,
+                                                      capsys):
+    from vra_filters.cli import main
+
+    path = tmp_path / "old-host.sqlite"
+    box = Outbox(path)
+    box.put(entries(annotations))
+    box.close()
+    with LasairDouble() as double:
+        monkeypatch.setenv("LASAIR_TOKEN", double.token)
+        monkeypatch.setenv("VRA_LASAIR_ENDPOINT", double.endpoint)
+        assert main(["lasair", "outbox", "--outbox", str(path), "--drain"]) == 0
+        _assert_final(double, annotations)
+    report = json.loads(capsys.readouterr().out)
+    assert report["queued"] == 0 and report["sent_objects"] == 36

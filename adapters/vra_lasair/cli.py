@@ -77,6 +77,11 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     q.add_argument("--outbox", default=None, help="outbox SQLite file (overrides the config)")
     q.add_argument("--rejected", action="store_true", help="list the refused annotations")
     q.add_argument("--requeue", action="store_true", help="queue the refused ones again")
+    q.add_argument("--drain", action="store_true",
+                   help="send what is queued to Lasair now (needs LASAIR_TOKEN), e.g. the "
+                        "outbox of a host that is being retired")
+    q.add_argument("--drain-timeout", type=float, default=3600.0,
+                   help="give up draining after this many seconds (default 3600)")
     q.set_defaults(func=cmd_outbox)
 
     p.set_defaults(func=lambda args: p.print_help() or 2)
@@ -204,10 +209,38 @@ def cmd_outbox(args: Any) -> int:
     try:
         if args.requeue:
             print(f"requeued {box.requeue_rejected()} annotations", file=sys.stderr)
+        if args.drain:
+            with _Logging():
+                code = _drain(box, settings, args.drain_timeout)
+            if code:
+                return code
         report: dict = dict(box.stats(), outbox=settings.outbox)
         if args.rejected:
             report["rejected_items"] = box.rejected()
         print(json.dumps(report, indent=2, sort_keys=True))
     finally:
         box.close()
+    return 0
+
+
+def _drain(box: Any, settings: Any, timeout: float) -> int:
+    from . import config as C
+    from .sender import Sender, lasair_client
+
+    try:
+        token = C.token()
+        if not settings.endpoint.startswith(("http://", "https://")):
+            raise C.ConfigError(f"endpoint {settings.endpoint!r} is not an http(s) URL")
+        client = lasair_client(token, settings.endpoint, settings.http_timeout)
+    except (C.ConfigError, RuntimeError) as exc:
+        print(f"vra lasair outbox: {exc}", file=sys.stderr)
+        return 2
+    sender = Sender(box, client, settings, token=token)
+    if not sender.drain(timeout):
+        print(f"vra lasair outbox: not empty after {timeout:.0f} s "
+              f"({box.stats()['queued']} queued; last error: {sender.last_error or 'none'})",
+              file=sys.stderr)
+        return 1
+    print(f"sent {sender.counts['annotated']} annotations in {sender.counts['calls']} calls",
+          file=sys.stderr)
     return 0
