@@ -187,7 +187,7 @@ def test_truncated_files_keep_the_records_before_the_cut(tmp_path):
     assert isinstance(out[-1], Skip) and out[-1].source == "cut.json.gz"
     n = int(out[-1].reason.split("after ")[1].split()[0])
     assert out[-1].reason == f"file truncated after {n} records" and 0 < n < len(raw)
-    kept = lasair.dedupe([(str(i), r) for i, r in enumerate(raw[:n])])
+    kept = list(lasair.dedupe([(str(i), r) for i, r in enumerate(raw[:n])]))
     assert [o.object_id for o in out[:-1] if isinstance(o, LightCurve)] == [
         str(r["diaObjectId"]) for _, r in kept if r.get("alert")]
     # iter_records ends with the same note, which from_record turns into the reason

@@ -21,7 +21,8 @@ The photometry follows the Rubin reader exactly (:func:`.rubin.build_lightcurve`
 from the object row: ``ebv``, ``host_sep_arcsec`` = ``separationArcsec`` (arcsec), ``z``,
 ``photoz``/``photoz_err`` (Sherlock), ``distance_mpc`` = ``distance`` else ``direct_distance``
 (Mpc), ``catalogue_class`` = ``sherlock_classifications``, ``tns_name``; ``rb`` = the triggering
-source's ``reliability`` (else the row's ``latestR``). ``Context.extra`` holds ORACLE's static
+source's ``reliability`` (else the row's ``latestR``); ``solar_system`` from the triggering
+source's ``ssObjectId`` (:mod:`.crossmatch`). ``Context.extra`` holds ORACLE's static
 inputs as ORACLE SPEC section 8 maps them for Lasair: MWEBV = ebv, MWEBV_ERR = 0.05 ebv,
 REDSHIFT_HELIO = z, else photoZ (then REDSHIFT_HELIO_ERR = photoZErr), HOSTGAL_SPECZ = z,
 HOSTGAL_PHOTOZ/_ERR = photoZ/photoZErr, HOSTGAL_SNSEP = separationArcsec; absent values are left
@@ -31,6 +32,7 @@ out (the ORACLE adapter fills -9).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,10 +41,8 @@ from ..lightcurve import InputError, LightCurve
 from . import Record
 from ._fields import as_dict_list, as_float, check_not_bad, int_id, kind, label
 from ._files import iter_json_documents
+from .crossmatch import rubin_context
 from .rubin import build_lightcurve, object_context, trigger_of
-
-#: Time tolerance (days) when matching an alert-less duplicate to a record with ``alert``.
-_SAME_TIME = 1e-6
 
 
 def _latest_source(alert: Any) -> tuple[int | None, float]:
@@ -61,57 +61,89 @@ def _latest_source(alert: Any) -> tuple[int | None, float]:
         latest.get("midpointMjdTai", latest.get("midPointTai")))
 
 
-def dedupe(docs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """One record per (diaObjectId, latest diaSourceId), preferring those with ``alert``.
+#: How far (in records) the streamed duplicate check looks: Kafka re-deliveries and Lasair's
+#: duplicates sit close together; older re-deliveries are caught by the state store
+#: (``vra score``'s re-delivery check). Records are held back at most this many records.
+DEDUPE_WINDOW = 1_000
+#: How many alert keys / objects it remembers.
+DEDUPE_MEMORY = 200_000
 
-    Order is the order of first appearance of each kept record; undecodable records and
-    records without a diaObjectId pass through untouched (they fail in ``from_record``).
+
+def _time_key(t: float) -> Any:
+    """An alert time as a key: MJD to 1e-6 d (0.09 s), how an alert-less row is matched."""
+    return "nan" if math.isnan(t) else round(t, 6)
+
+
+def dedupe(docs: Iterable[tuple[str, Any]], window: int = DEDUPE_WINDOW,
+           memory: int = DEDUPE_MEMORY) -> Iterator[tuple[str, Any]]:
+    """One record per (diaObjectId, latest diaSourceId), preferring those with ``alert``,
+    streamed in file order: memory is bounded by ``window`` records and ``memory`` keys.
+
+    A record without ``alert`` (a "lite" object row) is dropped when a record with ``alert``
+    for the same object and time (any time, if the row has none) comes within ``window``
+    records either side, or when an equal lite row came before; else it is kept (it fails in
+    ``from_record`` with the reason). Undecodable records and records without a diaObjectId
+    pass through untouched.
     """
-    out: list[tuple[str, Any] | None] = []
-    with_alert: dict[tuple[int, Any], int] = {}
-    alert_times: dict[int, list[float]] = {}
-    without: dict[int, list[tuple[float, int]]] = {}
+    seen: OrderedDict = OrderedDict()  # (oid, source id) of alerts already kept
+    alert_times: OrderedDict = OrderedDict()  # oid -> time keys of its kept alerts
+    lite_seen: OrderedDict = OrderedDict()  # (oid, time key) of lite rows kept or held
+    held: dict = {}  # (oid, time key) -> the buffered lite entry, while in the window
+    buf: deque = deque()  # entries [source, record, lite key or None]; record None = dropped
+
+    def remember(store: OrderedDict, key: Any, value: Any = True) -> None:
+        store[key] = value
+        store.move_to_end(key)
+        if len(store) > memory:
+            store.popitem(last=False)
+
+    def release(entry: list):
+        if entry[2] is not None and held.get(entry[2]) is entry:
+            del held[entry[2]]
+        return entry[1] is not None
+
     for source, rec in docs:
         oid = int_id(rec.get("diaObjectId")) if isinstance(rec, Mapping) else None
-        if oid is None:
-            out.append((source, rec))
-            continue
-        alert = rec.get("alert")
-        if alert is not None:
+        entry = [source, rec, None]
+        if oid is not None and rec.get("alert") is not None:
             try:
-                source_id, mjd = _latest_source(alert)
+                source_id, mjd = _latest_source(rec["alert"])
             except Exception:  # a junk packet is kept: from_record says why
                 source_id, mjd = None, math.nan
             key = (oid, source_id if source_id is not None else f"@{source}")
-            if key in with_alert:
+            if key in seen:
                 continue
-            with_alert[key] = len(out)
-            alert_times.setdefault(oid, []).append(mjd)
-        else:
-            last = as_float(rec.get("lastDiaSourceMjdTai"))
-            seen = without.setdefault(oid, [])
-            if any(_same(t, last) for t, _ in seen):
+            remember(seen, key)
+            tkey = _time_key(mjd)
+            times = alert_times.get(oid) or set()
+            times.add(tkey)
+            remember(alert_times, oid, times)
+            for lite in ((oid, tkey), (oid, "nan")):  # a lite twin held in the window
+                twin = held.pop(lite, None)
+                if twin is not None:
+                    twin[1] = None
+        elif oid is not None:
+            lite = (oid, _time_key(as_float(rec.get("lastDiaSourceMjdTai"))))
+            times = alert_times.get(oid)
+            if lite in lite_seen or (times and (lite[1] == "nan" or lite[1] in times)):
                 continue
-            seen.append((last, len(out)))
-        out.append((source, rec))
-    for oid, entries in without.items():
-        times = alert_times.get(oid)
-        if not times:
-            continue
-        for last, index in entries:
-            if math.isnan(last) or any(_same(t, last) for t in times):
-                out[index] = None
-    return [item for item in out if item is not None]
+            remember(lite_seen, lite)
+            entry[2] = lite
+            held[lite] = entry
+        buf.append(entry)
+        while len(buf) > window:
+            head = buf.popleft()
+            if release(head):
+                yield head[0], head[1]
+    while buf:
+        head = buf.popleft()
+        if release(head):
+            yield head[0], head[1]
 
 
-def _same(a: float, b: float) -> bool:
-    return abs(a - b) <= _SAME_TIME if not (math.isnan(a) or math.isnan(b)) else \
-        (math.isnan(a) and math.isnan(b))
-
-
-def select(docs: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """The records of one Lasair file that are scored (:func:`dedupe`; needs the whole file)."""
-    return dedupe(list(docs))
+def select(docs: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """The records of one Lasair file that are scored (:func:`dedupe`, streamed)."""
+    return dedupe(docs)
 
 
 def iter_records(path: Path) -> Iterator[Record]:
@@ -193,6 +225,7 @@ def from_record(data: Any) -> LightCurve:
     context.catalogue_class = _sherlock_class(data, alert)
     context.tns_name = label(data.get("tns_name"))
     context.extra.update(oracle_static(ebv, z, photoz, photoz_err, sep))
+    rubin_context(context, alert, trigger)  # the solar-system association
     alert_id = int_id(trigger.get("diaSourceId"))
     lc = build_lightcurve(
         sources=sources, trigger=trigger,
