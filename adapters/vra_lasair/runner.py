@@ -137,7 +137,7 @@ class Runner:
                 elif last_activity is None and source.assigned():
                     last_activity = now  # the idle clock starts with the first assignment
                 if now >= next_health:
-                    self.report("health", source.lag())
+                    self.report("health", source.lag(), partitions=source.assigned())
                     next_health = now + self.s.health_every
                 if max_messages and self.counts["consumed"] >= max_messages:
                     break
