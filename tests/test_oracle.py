@@ -34,7 +34,7 @@ PROB_TOL = 1e-5
 def oracles():
     cache = {}
 
-    def get(model="elasticc", variant="numpy-float32", convention="inference", checkpoint="f1"):
+    def get(model="elasticc", variant="numpy-float32", convention="upstream", checkpoint="f1"):
         key = (model, variant, convention, checkpoint)
         if key not in cache:
             cache[key] = Oracle.load(model, variant, convention, checkpoint)
@@ -99,7 +99,7 @@ def test_conditional_overflow_falls_back_to_stable_softmax():
 
 # -- preprocessing -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("convention,prefix", [("inference", "in"), ("training", "trainconv_in")])
+@pytest.mark.parametrize("convention,prefix", [("upstream", "in"), ("upstream-training", "trainconv_in")])
 def test_builder_reproduces_reference_inputs_bit_for_bit(ref, lcs, convention, prefix):
     ts, static = R.model_inputs(ref, prefix)
     for i, lc in enumerate(lcs):
@@ -111,9 +111,9 @@ def test_builder_reproduces_reference_inputs_bit_for_bit(ref, lcs, convention, p
 
 
 def test_lasair_style_context_fallback():
-    """Without ELAsTiCC HEAD names in ``extra``, the Lasair mapping of SPEC §8 applies."""
+    """The ``derived`` static source: the Lasair mapping of SPEC §8 from Context fields."""
     ctx = Context(ebv=0.0082790, z=1.2084, host_sep_arcsec=0.249)
-    s = I.static_elasticc(I.elasticc_static_from_context(ctx))
+    s = I.static_elasticc(I.elasticc_static_from_context(ctx, "derived"))
     expect = np.full(18, -9.0, np.float32)
     expect[0], expect[1] = 0.0082790, 0.05 * 0.0082790
     expect[2] = expect[6] = 1.2084
@@ -160,7 +160,7 @@ def test_numpy_float32_logits_match_upstream(ref, lcs, oracles, model, key, chec
 @pytest.mark.parametrize("model,key", [("elasticc", "elasticc_f1_trainconv"),
                                        ("elasticc-lite", "lite_f1_trainconv")])
 def test_numpy_float32_training_convention(ref, lcs, oracles, model, key):
-    res = oracles(model, convention="training").classify(lcs)
+    res = oracles(model, convention="upstream-training").classify(lcs)
     logits = np.array([r["logits"] for r in res], np.float32)
     assert np.abs(logits - ref[f"{key}_logits"]).max() <= LOGIT_TOL
     probs = np.array([[r["probabilities"][n] for n in T.ELASTICC.names] for r in res])
@@ -282,7 +282,7 @@ def test_annotation_fields_are_plain_json(oracles, lcs):
     assert block["top"]["leaf"]["class"] == "EB"
     assert block["most_specific"] == {"class": "EB", "p": block["probabilities"]["EB"]}
     assert block["model"] == "elasticc" and block["checkpoint"] == "f1"
-    assert len(block["sha256"]) == 64 and block["convention"] == "inference"
+    assert len(block["sha256"]) == 64 and block["convention"] == "upstream"
 
 
 # -- BTS ---------------------------------------------------------------------------------------
@@ -357,7 +357,7 @@ def test_readers_feed_the_builder_the_reference_inputs(ref, sample_alerts):
     assert len(longest) >= 9
     for key, lc in longest.items():
         i = names.index(key)
-        x = I.build_input(lc, "elasticc")
+        x = I.build_input(lc, "elasticc", "upstream")
         assert x.ts.shape == ts[i].shape, key
         assert np.array_equal(x.ts.view(np.uint32), ts[i].view(np.uint32)), key
         assert np.array_equal(x.static.view(np.uint32), static[i].view(np.uint32)), key

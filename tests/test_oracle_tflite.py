@@ -32,11 +32,11 @@ def _probs(results):
 
 @needs_litert
 @pytest.mark.parametrize("model", ["elasticc", "elasticc-lite"])
-@pytest.mark.parametrize("convention", ["inference", "training"])
+@pytest.mark.parametrize("convention", ["upstream", "upstream-training"])
 def test_tflite_float32_matches_upstream(ref, lcs, model, convention):
     o = Oracle.load(model, "float32", convention)
     res = o.classify(lcs)
-    key = KEYS[model] + ("_trainconv" if convention == "training" else "")
+    key = KEYS[model] + ("_trainconv" if convention == "upstream-training" else "")
     logits = np.array([r["logits"] for r in res])
     assert np.abs(logits - ref[f"{key}_logits"]).max() <= 1e-4
     assert np.abs(_probs(res) - ref[f"{key}_class"]).max() <= 1e-5
@@ -45,7 +45,7 @@ def test_tflite_float32_matches_upstream(ref, lcs, model, convention):
 @needs_litert
 @pytest.mark.parametrize("model", ["elasticc", "elasticc-lite"])
 def test_tflite_float32_growing_full_and_incremental(ref, model):
-    o = Oracle.load(model, "float32")
+    o = Oracle.load(model, "float32", "upstream")
     key = "trunc_" + KEYS[model]
     worst = worst_between = 0.0
     for j in range(len(ref["trunc_names"])):
@@ -107,11 +107,11 @@ def test_litert_threads_configurable(lcs):
 
 @needs_tf
 @pytest.mark.parametrize("model", ["elasticc", "elasticc-lite"])
-@pytest.mark.parametrize("convention", ["inference", "training"])
+@pytest.mark.parametrize("convention", ["upstream", "upstream-training"])
 def test_keras_model_matches_upstream(ref, lcs, model, convention):
     o = load_oracle(model, "keras", convention)
     res = o.classify(lcs)  # one padded batch of 44, lengths 1..1001, masked
-    key = KEYS[model] + ("_trainconv" if convention == "training" else "")
+    key = KEYS[model] + ("_trainconv" if convention == "upstream-training" else "")
     logits = np.array([r["logits"] for r in res])
     assert np.abs(logits - ref[f"{key}_logits"]).max() <= 1e-4
 

@@ -70,8 +70,8 @@ def growing(d):
 def parity(model, d, lcs, series):
     out = {}
     for variant in FLOAT:
-        for conv in ("inference", "training"):
-            key = KEYS[model] + ("_trainconv" if conv == "training" else "")
+        for conv in ("upstream", "upstream-training"):
+            key = KEYS[model] + ("_trainconv" if conv == "upstream-training" else "")
             try:
                 o = load_oracle(model, variant, conv)
             except ImportError as exc:
@@ -79,7 +79,7 @@ def parity(model, d, lcs, series):
                 continue
             rec = {"max_abs_dlogit_44": float(np.abs(_logits(o.classify(lcs))
                                                       - d[f"{key}_logits"]).max())}
-            if conv == "inference":
+            if conv == "upstream":
                 worst = 0.0
                 n = 0
                 for curve in series:
@@ -97,7 +97,7 @@ def parity(model, d, lcs, series):
 
 def agreement(model, lcs, names):
     out = {}
-    for conv in ("inference", "training"):
+    for conv in ("upstream", "upstream-training"):
         base = load_oracle(model, "numpy-float32", conv).classify(lcs)
         ok = [i for i, r in enumerate(base) if r["status"] == "ok"]
         pf = _probs([base[i] for i in ok], names)
@@ -141,8 +141,8 @@ def incremental(model, series, names):
 
 
 def convention_disagreement(model, lcs):
-    a = load_oracle(model, "numpy-float32", "inference").classify(lcs)
-    b = load_oracle(model, "numpy-float32", "training").classify(lcs)
+    a = load_oracle(model, "numpy-float32", "upstream").classify(lcs)
+    b = load_oracle(model, "numpy-float32", "upstream-training").classify(lcs)
     ok = [i for i in range(len(lcs)) if a[i]["status"] == b[i]["status"] == "ok"]
     return {"n": len(ok), **{f"differ_{lvl}": float(np.mean(
         [a[i]["top"][lvl]["class"] != b[i]["top"][lvl]["class"] for i in ok])) for lvl in LEVELS}}

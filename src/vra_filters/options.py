@@ -27,10 +27,15 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
                    help="ORACLE runtime and weights (default: dynamic-int8 on LiteRT, or "
                         "numpy-int8 where LiteRT is not installed; int8 = full-integer, "
                         "exported for study but not accurate enough to deploy)")
-    p.add_argument("--oracle-convention", default="inference",
-                   choices=["inference", "training"],
-                   help="ORACLE preprocessing: upstream inference path (time from the first "
-                        "detection, sentinels -> -9) or the training path")
+    from .oracle.inputs import CONVENTIONS, DEFAULT_CONVENTION
+    p.add_argument("--oracle-convention", default=DEFAULT_CONVENTION, choices=CONVENTIONS,
+                   help="how an alert becomes ORACLE's input: TIME_ORIGIN/STATIC, time from "
+                        "the first-detection or first-observation, host/MW values from the "
+                        "packet, derived (dust map, host z) or none (-9); 'upstream' "
+                        "reproduces upstream ORACLE for the same packet; 'upstream-training' "
+                        "its training Dataset (raw sentinels, parity only). Default "
+                        f"{DEFAULT_CONVENTION}: the most accurate on the labelled sets "
+                        "(models/oracle/README.md)")
     p.add_argument("--oracle-threads", type=int, default=1, help="LiteRT threads")
 
 

@@ -53,7 +53,7 @@ def _timeit(fn, min_time: float = 0.5, max_repeat: int = 50) -> float:
 
 
 def bench(lightcurves=None, model: str = "elasticc", variants=None, checkpoint: str = "f1",
-          convention: str = "inference", threads: int = 1, batch_size: int = 256,
+          convention: str = "upstream", threads: int = 1, batch_size: int = 256,
           min_time: float = 0.5, quiet: bool = True) -> dict:
     """Throughput per variant (light curves or alerts per second) plus file sizes (bytes).
 

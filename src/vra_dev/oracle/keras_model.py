@@ -223,7 +223,7 @@ def _layer_names(spec):
 
 
 def load_oracle(model: str = "elasticc", variant: str | None = None,
-                convention: str = "inference", checkpoint: str = "f1", **kw):
+                convention: str | None = None, checkpoint: str = "f1", **kw):
     """:meth:`vra_filters.oracle.Oracle.load`, plus the ``keras`` variant (this module's model
     over the float32 weights): what the parity tests, the benchmark and the report use."""
     from vra_filters.oracle import Oracle
@@ -234,7 +234,7 @@ def load_oracle(model: str = "elasticc", variant: str | None = None,
         return Oracle.load(model, variant, convention, checkpoint, **kw)
     if model not in MODELS:
         raise ValueError(f"unknown ORACLE model {model!r}; choose one of {MODELS}")
-    inp._check_convention(convention)
+    convention = inp.convention(convention).name
     kw.pop("threads", None)  # LiteRT's; TensorFlow's come from TF_NUM_*_THREADS
     check = kw.pop("check", True)
     backend = KerasOracle(OracleWeights.load(model, checkpoint, "float32", check=check))

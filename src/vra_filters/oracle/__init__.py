@@ -21,11 +21,12 @@ from .core import (
     default_variant,
 )
 from .incremental import OracleState, state_from_bytes, state_to_bytes
-from .inputs import CONVENTIONS
+from .inputs import CONVENTIONS, DEFAULT_CONVENTION, WARNINGS, Convention, convention
 from .weights import CHECKPOINTS, LICENCE_NOTICE, MODELS
 
 __all__ = [
-    "CHECKPOINTS", "CONVENTIONS", "DEFAULT_THRESHOLD", "DEFAULT_VARIANT", "FALLBACK_VARIANT",
-    "LICENCE_NOTICE", "MODELS", "VARIANTS", "Oracle", "OracleState", "annotation_fields",
-    "default_variant", "state_from_bytes", "state_to_bytes",
+    "CHECKPOINTS", "CONVENTIONS", "DEFAULT_CONVENTION", "DEFAULT_THRESHOLD", "DEFAULT_VARIANT",
+    "FALLBACK_VARIANT", "LICENCE_NOTICE", "MODELS", "VARIANTS", "WARNINGS", "Convention",
+    "Oracle", "OracleState", "annotation_fields", "convention", "default_variant",
+    "state_from_bytes", "state_to_bytes",
 ]

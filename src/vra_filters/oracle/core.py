@@ -94,17 +94,19 @@ class Oracle:
 
     @classmethod
     def load(cls, model: str = "elasticc", variant: str | None = None,
-             convention: str = "inference", checkpoint: str = "f1", threads: int = 1,
+             convention: str | None = None, checkpoint: str = "f1", threads: int = 1,
              threshold: float = DEFAULT_THRESHOLD, batch_size: int = 256,
              check: bool = True) -> Oracle:
         """Load once per process. ``variant`` None = :func:`default_variant` (LiteRT int8, or the
-        same int8 weights in numpy without LiteRT); ``threads`` is the LiteRT thread count
-        (numpy variants use whatever BLAS is configured for); ``check`` verifies the file's
-        sha256 against the manifest."""
+        same int8 weights in numpy without LiteRT); ``convention`` None =
+        :data:`~vra_filters.oracle.inputs.DEFAULT_CONVENTION` (names: ``inputs.CONVENTIONS``;
+        ``"upstream"`` reproduces upstream's output for the same packet); ``threads`` is the
+        LiteRT thread count (numpy variants use whatever BLAS is configured for); ``check``
+        verifies the file's sha256 against the manifest."""
         variant = variant or default_variant()
         if model not in MODELS:
             raise ValueError(f"unknown ORACLE model {model!r}; choose one of {MODELS}")
-        inp._check_convention(convention)
+        convention = inp.convention(convention).name
         backend = load_backend(model, variant, checkpoint, threads=threads, check=check)
         return cls(backend, model, checkpoint, variant, convention, threshold, batch_size)
 
@@ -127,10 +129,15 @@ class Oracle:
         return out
 
     def _result(self, object_id: str, status: str, reason: str = "", logits=None,
-                n_rows: int = 0, t0: float = math.nan, extra: dict | None = None) -> dict:
+                n_rows: int = 0, t0: float = math.nan, extra: dict | None = None,
+                domain: dict | None = None) -> dict:
+        """One result dict; ``domain`` (:func:`~vra_filters.oracle.inputs.domain`) gives the
+        ``n_detections`` and ``warnings`` (None / [] when the light curve was not read)."""
         res = dict(self.info(), object_id=object_id, status=status, reason=reason,
                    n_rows=int(n_rows), t0=None if math.isnan(t0) else float(t0),
-                   threshold=self.threshold)
+                   threshold=self.threshold,
+                   n_detections=None if domain is None else int(domain["n_detections"]),
+                   warnings=[] if domain is None else list(domain["warnings"]))
         if logits is not None:
             _, marg = self.taxonomy.probabilities(logits)
             res.update(tx.summarize(self.taxonomy, marg, self.threshold))
@@ -155,10 +162,11 @@ class Oracle:
             for j, i in enumerate(ok):
                 x = inputs[i]
                 results[i] = self._result(x.object_id, "ok", logits=logits[j],
-                                          n_rows=len(x.ts), t0=x.t0)
+                                          n_rows=len(x.ts), t0=x.t0, domain=x.domain)
         for i, x in enumerate(inputs):
             if results[i] is None:
-                results[i] = self._result(x.object_id, x.status, x.reason, n_rows=0, t0=x.t0)
+                results[i] = self._result(x.object_id, x.status, x.reason, n_rows=0, t0=x.t0,
+                                          domain=x.domain)
         return results
 
     def classify(self, lightcurves) -> list:
@@ -209,7 +217,8 @@ class Oracle:
                 results[i] = self._result(rows_of[i].object_id, "ok", logits=logits[j],
                                           n_rows=st.n_rows, t0=st.t0,
                                           extra={"new_rows": int(len(plans[i].ts)),
-                                                 "rebuilt": plans[i].rebuilt})
+                                                 "rebuilt": plans[i].rebuilt},
+                                          domain=inp.domain(rows_of[i]))
         for i, plan in plans.items():
             new_states[i] = plan.state
             if results[i] is None:
@@ -217,7 +226,8 @@ class Oracle:
                 results[i] = self._result(rows_of[i].object_id, status,
                                           "no detection yet" if len(rows_of[i]) else
                                           "no usable rows",
-                                          extra={"new_rows": 0, "rebuilt": plan.rebuilt})
+                                          extra={"new_rows": 0, "rebuilt": plan.rebuilt},
+                                          domain=inp.domain(rows_of[i]))
         return results, new_states
 
 
@@ -266,11 +276,14 @@ def _stack(arrays: list) -> np.ndarray:
 
 
 def annotation_fields(result: dict) -> dict:
-    """The ``oracle`` block of an annotation (JSON-able): model identity and, when the object
+    """The ``oracle`` block of an annotation (JSON-able): model identity and convention, the
+    domain flags (``n_detections``; ``warnings``: caveats such as ``too_few_points`` or
+    ``missing_metadata``, see :data:`~vra_filters.oracle.inputs.WARNINGS`) and, when the object
     could be classified, marginal probabilities by node, top class per level and the most
     specific class over the threshold; otherwise ``status``/``reason`` say why not."""
     keys = ("model", "checkpoint", "variant", "convention", "sha256", "status", "reason",
-            "n_rows", "probabilities", "top", "most_specific", "threshold")
+            "n_rows", "n_detections", "warnings", "probabilities", "top", "most_specific",
+            "threshold")
     block = {k: result.get(k) for k in keys}
     block["licence"] = LICENCE_SHORT
     return block

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .inputs import convention
 from .weights import HIDDEN
 
 MAGIC = b"VRAORC1\x00"
@@ -158,11 +159,9 @@ def plan_update(state: OracleState | None, rows, fresh: OracleState) -> StepPlan
         return StepPlan(st, ts, rebuilt, True)
     cand_mjd = np.concatenate([st.buffer_mjd, new_mjd])
     cand_feats = np.concatenate([st.buffer_feats, new_feats])
-    if st.convention == "training":
-        t0 = float(cand_mjd[0]) if len(cand_mjd) else math.nan
-    else:
-        det = np.flatnonzero(cand_feats[:, 3] > 0)
-        t0 = float(cand_mjd[det[0]]) if det.size else math.nan
+    det = np.flatnonzero(cand_feats[:, 3] > 0)  # no output before a detection, any convention
+    first = 0 if convention(st.convention).from_first_observation else (det[0] if det.size else 0)
+    t0 = float(cand_mjd[first]) if det.size else math.nan
     if math.isnan(t0):
         st.buffer_mjd, st.buffer_feats = cand_mjd, cand_feats
         return StepPlan(st, np.zeros((0, 5), np.float32), rebuilt, False)
