@@ -446,3 +446,160 @@ def test_default_variant_falls_back_to_numpy_without_litert(monkeypatch):
     assert core.default_variant() == core.FALLBACK_VARIANT == "numpy-int8"
     o = Oracle.load("elasticc-lite")
     assert o.variant == "numpy-int8" and o.info()["variant"] == "numpy-int8"
+
+
+# -- conventions -------------------------------------------------------------------------------
+
+def test_convention_names_and_retired_ones():
+    c = I.convention("first-detection/packet")
+    assert c.name == "upstream" and c.time_origin == "first-detection" and c.static == "packet"
+    assert I.convention(None).name == I.DEFAULT_CONVENTION in I.CONVENTIONS
+    assert I.convention("upstream-training").raw_sentinels
+    for old, new in (("inference", "upstream"), ("training", "upstream-training")):
+        with pytest.raises(ValueError, match=f"retired: use {new}"):
+            I.convention(old)
+    with pytest.raises(ValueError, match="unknown ORACLE convention"):
+        Oracle.load("elasticc-lite", "numpy-float32", "first-light/packet")
+
+
+def test_first_observation_origin_counts_from_the_first_row(ref, lcs):
+    """The time column of first-observation inputs is the training reference's (times >= 0
+    from the first row), the rest equals the upstream input; sentinels still map to -9."""
+    ts_train, _ = R.model_inputs(ref, "trainconv_in")
+    ts_up, static_up = R.model_inputs(ref, "in")
+    moved = 0
+    for i, lc in enumerate(lcs):
+        x = I.build_input(lc, "elasticc", "first-observation/packet")
+        assert np.array_equal(x.ts[:, 0], ts_train[i][:, 0])
+        assert np.array_equal(x.ts[:, 1:], ts_up[i][:, 1:])
+        assert np.array_equal(x.static, static_up[i])
+        moved += bool(ts_up[i][0, 0] != 0)
+    assert moved >= 5  # objects with forced photometry before the first detection
+
+
+@pytest.mark.parametrize("conv", ["first-observation/packet", "first-detection/none"])
+def test_incremental_equals_full_for_every_convention(ref, oracles, conv):
+    o = oracles(convention=conv)
+    worst = 0.0
+    for j in range(len(ref["trunc_names"])):
+        lo, hi = ref["trunc_offsets"][j], ref["trunc_offsets"][j + 1]
+        sample = int(ref["trunc_sample_index"][lo])
+        state = None
+        for r in range(lo, hi):
+            lc = R.lightcurve_from_raw(ref, sample, int(ref["trunc_prefix_len"][r]))
+            full = o.classify([lc])[0]
+            inc, state = o.update(state, lc)
+            assert full["status"] == inc["status"]
+            assert (full["status"] == "ok") == bool(ref["trunc_valid"][r])  # needs a detection
+            if full["status"] == "ok":
+                worst = max(worst, np.abs(np.array(full["logits"])
+                                          - np.array(inc["logits"])).max())
+    assert worst <= 1e-5
+
+
+def test_static_sources():
+    """packet: the HEAD values the reader found, nothing derived (so a dust-map E(B-V) filled
+    in by the Scorer does not reach upstream-style inputs); derived: SPEC §8 from Context;
+    none: -9 everywhere."""
+    ctx = Context(ebv=0.03, z=0.1, extra={"MWEBV": 0.02, "HOSTGAL_SPECZ": -999.0})
+    packet = I.static_elasticc(I.elasticc_static_from_context(ctx, "packet"))
+    assert packet[0] == np.float32(0.02) and packet[6] == -9 and np.sum(packet != -9) == 1
+    derived = I.static_elasticc(I.elasticc_static_from_context(ctx, "derived"))
+    assert derived[0] == np.float32(0.03) and derived[2] == np.float32(0.1)
+    assert np.all(I.static_elasticc(I.elasticc_static_from_context(ctx, "none")) == -9)
+    raw = I.static_elasticc(I.elasticc_static_from_context(ctx, "packet"), raw_sentinels=True)
+    assert raw[6] == -999
+    no_host = Context(ebv=0.03)  # a Fink/Rubin packet after the Scorer's dust-map fill
+    assert np.all(I.static_elasticc(I.elasticc_static_from_context(no_host, "packet")) == -9)
+
+
+def test_upstream_convention_through_the_scorer_reproduces_upstream(ref, sample_alerts):
+    """``--oracle-convention upstream`` on the shipped packets: the Scorer (which fills E(B-V)
+    from its dust map) gives upstream's class probabilities for every reference object, and
+    for every shipped LSST alert exactly what the bare Oracle gives."""
+    from vra_filters import Scorer
+
+    scorer = Scorer.load(oracle={"lsst": "elasticc"}, oracle_variant="numpy-float32",
+                         oracle_convention="upstream")
+    anns = scorer.score(sample_alerts, history="packet").annotations
+    assert len(anns) == len(sample_alerts)
+    bare = Oracle.load("elasticc", "numpy-float32", "upstream").classify(sample_alerts)
+    names = list(ref["sample_names"])
+    checked = 0
+    for ann, b in zip(anns, bare):
+        assert ann.oracle["convention"] == "upstream"
+        pa = np.array([ann.oracle["probabilities"][n] for n in T.ELASTICC.names])
+        pb = np.array([b["probabilities"][n] for n in T.ELASTICC.names])
+        assert np.abs(pa - pb).max() <= 1e-6
+        for prefix in ("lasair:", "finklsst:", "elasticc_seed0:"):
+            key = prefix + ann.object_id
+            if key in names and len(R.lightcurve_from_raw(ref, names.index(key))) == b["n_rows"]:
+                up = ref["elasticc_f1_class"][names.index(key)]
+                assert np.abs(pa - up).max() <= 1e-4, key
+                checked += 1
+    assert checked >= 5
+
+
+# -- domain flags ------------------------------------------------------------------------------
+
+def _lsst(mjd, flux, det, band=None, extra=None):
+    n = len(mjd)
+    return LightCurve("dom", "lsst", mjd=np.asarray(mjd, float), mag=np.full(n, 20.0),
+                      magerr=np.full(n, 0.1), band=band or ["g"] * n, is_det=det,
+                      flux=np.asarray(flux, float), fluxerr=np.full(n, 50.0),
+                      context=Context(extra=extra or {}))
+
+
+def test_domain_flags_in_results_and_annotations(oracles):
+    two = _lsst([60000.0, 60001.0], [900.0, 1200.0], [True, True])
+    res = oracles().classify([two])[0]
+    assert res["n_detections"] == 2 and "too_few_points" in res["warnings"]
+    assert "missing_metadata" in res["warnings"]  # full model, no host/MW values at all
+    block = annotation_fields(res)
+    assert block["warnings"] == res["warnings"] and block["n_detections"] == 2
+    lite = oracles("elasticc-lite").classify([two])[0]
+    assert lite["warnings"] == ["too_few_points"]  # the lite model reads no static values
+    many = _lsst(60000.0 + np.arange(6), [900.0] * 6, [True] * 6, extra={"MWEBV": 0.02})
+    assert oracles().classify([many])[0]["warnings"] == []
+    inc, _ = oracles().update(None, two)
+    assert inc["warnings"] == res["warnings"] and inc["n_detections"] == 2
+
+
+def test_bands_outside_training_are_dropped_and_flagged(oracles):
+    lc = _lsst(60000.0 + np.arange(5), [900.0] * 5, [True] * 5,
+               band=["g", "r", "w", "i", "z"], extra={"MWEBV": 0.02})
+    clean = _lsst(60000.0 + np.array([0, 1, 3, 4]), [900.0] * 4, [True] * 4,
+                  band=["g", "r", "i", "z"], extra={"MWEBV": 0.02})
+    a, b = I.build_input(lc, "elasticc"), I.build_input(clean, "elasticc")
+    assert np.array_equal(a.ts, b.ts)
+    assert a.domain["warnings"] == ["bands_outside_training"] and b.domain["warnings"] == []
+    rows = I.rows_from_lightcurve(lc, "elasticc")
+    assert I.domain(rows, 2)["warnings"] == ["too_few_points"]  # the 'w' row comes later
+
+
+def test_length_outside_training():
+    mjd = 60000.0 + np.array([0.0, 10.0, 1000.0, 2100.0])
+    lc = _lsst(mjd, [900.0] * 4, [True] * 4, extra={"MWEBV": 0.02})
+    rows = I.rows_from_lightcurve(lc, "elasticc")
+    assert I.domain(rows)["warnings"] == ["length_outside_training"]
+    assert I.domain(rows, 3)["warnings"] == []
+
+
+def test_bts_negative_differences_fed_as_magpsf_and_missing_metadata():
+    def ztf(mags, extra):
+        n = len(mags)
+        return LightCurve("z", "ztf", mjd=60000.0 + np.arange(n), mag=mags,
+                          magerr=np.full(n, 0.1), band=["g", "r"] * (n // 2),
+                          is_det=np.ones(n, bool), context=Context(ra=10.0, dec=20.0,
+                                                                   extra=extra))
+    meta = {"drb": 0.99, "sgscore1": 0.02}
+    neg = I.build_input(ztf(np.array([19.0, -19.5, 19.2, 18.8]), meta), "bts")
+    pos = I.build_input(ztf(np.array([19.0, 19.5, 19.2, 18.8]), meta), "bts")
+    assert np.array_equal(neg.ts, pos.ts) and neg.ts[1, 1] == np.float32(19.5)
+    assert pos.domain["warnings"] == []
+    bare = I.build_input(ztf(np.array([19.0, 19.5, 19.2, 18.8]), {}), "bts")
+    assert bare.domain["warnings"] == ["missing_metadata"]
+    assert bare.static[0] != -9  # l, b still come from the position
+    none = I.build_input(ztf(np.array([19.0, 19.5, 19.2, 18.8]), meta), "bts",
+                         "first-detection/none")
+    assert np.all(none.static == -9) and none.domain["warnings"] == ["missing_metadata"]

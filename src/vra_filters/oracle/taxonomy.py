@@ -226,3 +226,96 @@ def summarize(tax: Taxonomy, marginal: np.ndarray, threshold: float,
         "most_specific": {"class": cls, "p": cls_p},
         "threshold": float(threshold),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels -> taxonomy nodes (for scoring ORACLE against labelled light curves)
+# ---------------------------------------------------------------------------------------------
+
+#: The one label table: each row is (labels, ELAsTiCC node, BTS node); None = that taxonomy
+#: has no node for it (the object is left out of that model's scores, with the reason).
+#: Sources: ELAsTiCC model names -> leaves as upstream ORACLE maps them (SPEC §5.1); numeric
+#: labels are ELAsTiCC SNANA GENTYPE codes as the ELAsTiCC TOM numbers its models (10 = SN Ia,
+#: the only code our labelled sets carry; the others as ORACLE's authors' TOM client maps
+#: them); TNS / ZTF BTS spectroscopic types -> BTS nodes as upstream's BTS training mapped
+#: them (peculiar types it left out -- Ia-91bg, Iax, IIb, Ic-BL, SLSN-II, TDE -- have no BTS
+#: node); ALeRCE classes (SNIa, SNIbc, SNII, SLSN, RRL, CEP, DSCT, E, AGN, QSO, Blazar,
+#: CV/Nova, Periodic-Other) by the same astrophysics. A label may name an inner node
+#: (``Periodic``): it is then scored at the levels it reaches only. Numeric GENTYPE codes are
+#: ELAsTiCC's: PLAsTiCC and other SNANA simulations number their models differently.
+LABEL_TABLE: tuple[tuple[tuple[str, ...], str | None, str | None], ...] = (
+    (("10", "SNIa-SALT2", "SNIa-SALT3", "SNIa", "SN Ia", "SN Ia-norm", "SN Ia-91T"),
+     "SNIa", "SN-Ia"),
+    (("11", "SNIa-91bg", "SN Ia-91bg", "SNI91bg"), "SNI91bg", None),
+    (("12", "SNIax", "SN Iax"), "SNIax", None),
+    (("20", "21", "25", "26", "SNIb-Templates", "SNIb+HostXT_V19", "SNIc-Templates",
+      "SNIc+HostXT_V19", "SN Ib", "SN Ic", "SN Ib/c", "SNIbc", "SNIb/c"), "SNIb/c", "SN-Ib/c"),
+    (("27", "SNIcBL+HostXT_V19", "SN Ic-BL"), "SNIb/c", None),
+    (("31", "32", "35", "36", "SNII-NMF", "SNII-Templates", "SNII+HostXT_V19", "SNIIn-MOSFIT",
+      "SNIIn+HostXT_V19", "SN II", "SNII", "SN IIP", "SN IIL", "SN IIn", "SN II-norm"),
+     "SNII", "SN-II"),
+    (("37", "SNIIb+HostXT_V19", "SN IIb"), "SNII", None),
+    (("40", "72", "SLSN-I+host", "SLSN-I_no_host", "SLSN-I", "SLSN"), "SLSN", "SLSN"),
+    (("42", "TDE"), "TDE", None),
+    (("45", "ILOT"), "ILOT", None),
+    (("46", "CART", "CaRT"), "CART", None),
+    (("50", "KN_K17", "KN_B19", "KN"), "KN", None),
+    (("59", "PISN"), "PISN", None),
+    (("60", "CLAGN", "AGN", "QSO", "Blazar", "BL Lac", "Seyfert"), "AGN", "AGN"),
+    (("80", "RRL", "RR Lyrae", "RRLyrae"), "RR Lyrae", None),
+    (("82", "Mdwarf-flare", "M-dwarf Flare"), "M-dwarf Flare", None),
+    (("83", "EB", "E"), "EB", None),
+    (("84", "dwarf-nova", "Dwarf Novae"), "Dwarf Novae", "CV"),
+    (("88", "uLens-Binary", "uLens-Single-GenLens", "uLens-Single_PyLIMA", "uLens"),
+     "uLens", None),
+    (("90", "Cepheid", "CEP"), "Cepheid", None),
+    (("91", "d-Sct", "Delta Scuti", "DSCT"), "Delta Scuti", None),
+    (("CV", "CV/Nova", "nova", "AM CVn"), None, "CV"),
+    (("Periodic-Other",), "Periodic", None),
+    # known types neither taxonomy has a node for (left out, with that reason)
+    (("SLSN-II", "SN Ia-pec", "SN Ia-CSM", "SN Ibn", "SN Icn", "LBV", "ILRT", "LRN", "LPV",
+      "YSO"), None, None),
+)
+
+
+def normalise_label(label) -> str:
+    """The lookup key of a label: case and spaces ignored, a ``(TNS)`` prefix dropped, an
+    integer-valued number written as an integer (``10.0`` -> ``10``)."""
+    text = str(label).strip()
+    try:
+        x = float(text)
+    except ValueError:
+        pass
+    else:
+        if x == int(x):
+            return str(int(x))
+    text = text.lower()
+    if text.startswith("(tns)"):
+        text = text[5:]
+    return "".join(text.split())
+
+
+_LABEL_INDEX = {normalise_label(name): (e, b) for names, e, b in LABEL_TABLE for name in names}
+
+
+def label_node(label, tax: Taxonomy) -> int | None:
+    """Index of ``label``'s node in ``tax`` (ELAsTiCC or BTS); None if the table has no node
+    of that taxonomy for it. Unknown labels (and uncertain ones such as ``SN Ia?``) raise
+    KeyError."""
+    key = normalise_label(label)
+    if key not in _LABEL_INDEX:
+        raise KeyError(f"label {label!r} is not in the label table "
+                       "(vra_filters.oracle.taxonomy.LABEL_TABLE)")
+    node = _LABEL_INDEX[key][0 if tax.name == "elasticc" else 1]
+    return None if node is None else tax.index(node)
+
+
+def ancestor_at(tax: Taxonomy, node: int, level: str) -> int | None:
+    """The node on ``node``'s path that is reported at ``level`` (its depth-1 / depth-2
+    ancestor, or itself for ``leaf``); None when ``node`` does not reach that level."""
+    if level == "leaf":
+        return node if tax.is_leaf[node] else None
+    depth = int(level[5:])
+    if tax.depth[node] < depth:
+        return None
+    return tax.path(node)[depth]
