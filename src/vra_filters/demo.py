@@ -17,6 +17,9 @@ from .policies import TIERS, Policy
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "demo" / "lasair_lsst_sample.jsonl.gz"
 EYEBALL_TIERS = ("fast_track", "extragalactic", "galactic")
+#: ORACLE domain warnings as the eyeball list shows them next to the class.
+CAVEATS = {"too_few_points": "few points", "missing_metadata": "no context",
+           "bands_outside_training": "odd bands", "length_outside_training": "too long"}
 TIER_COLOURS = {"fast_track": "tab:red", "extragalactic": "tab:blue", "galactic": "tab:green",
                 "purgatory": "tab:orange", "garbage": "0.6"}
 
@@ -28,7 +31,7 @@ def eyeball_table(records: Sequence[Dict]) -> str:
     rows.sort(key=lambda r: (EYEBALL_TIERS.index(r["tier"]), -r["rank"]))
     has_oracle = any("oracle" in r for r in rows)
     head = f"{'tier':<14}{'rank':>6}  {'object':<20}{'p_real':>7}{'p_gal':>7}  "
-    head += f"{'ORACLE':<16}" if has_oracle else ""
+    head += f"{'ORACLE':<30}" if has_oracle else ""
     head += "why"
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -37,7 +40,9 @@ def eyeball_table(records: Sequence[Dict]) -> str:
         if has_oracle:
             top = (r.get("oracle") or {}).get("most_specific") or {}
             label = f"{top.get('class', '-')} {top.get('p', 0):.2f}" if top else "-"
-            line += f"{label:<16}"
+            caveat = [CAVEATS.get(w, w) for w in (r.get("oracle") or {}).get("warnings") or []]
+            label += f" ({', '.join(caveat)})" if top and caveat else ""
+            line += f"{label:<30}"
         lines.append(line + r["explanation"].replace("score pushed by ", ""))
     if not rows:
         lines.append("(nothing to eyeball)")
