@@ -68,7 +68,9 @@ class Context:
     ``rb_pix``; for Rubin the triggering source's ``reliability``; for ZTF ``drb``/``rb``).
     ``ebv_source`` says where ``ebv`` came from (the alert, ``--ebv``, or which dust map).
     ``extra`` carries survey-specific numbers other models need (e.g. the ELAsTiCC host-galaxy
-    fields for ORACLE), keyed by their upstream names.
+    fields for ORACLE), keyed by their upstream names. ``solar_system`` marks a known
+    solar-system object (an asteroid: Rubin ``ssObjectId``, Fink ``roid``/``is_sso``), whose
+    id is ``ss_object_id`` when the survey gives one; the policies never make it a candidate.
     """
 
     ra: float = math.nan
@@ -84,6 +86,8 @@ class Context:
     tns_name: str = ""
     rb: float = math.nan
     extra: Dict[str, float] = field(default_factory=dict)
+    solar_system: bool = False
+    ss_object_id: str = ""
 
 
 def _col(values, dtype) -> np.ndarray:

@@ -39,7 +39,9 @@ shows it. The mapping (all fluxes nJy, times MJD TAI, mags AB with m = 31.4 - 2.
 * Context: ra/dec from ``diaObject`` (else the triggering source), ``rb`` = the triggering
   source's ``reliability``. ELAsTiCC-schema ``diaObject`` host fields go to ``Context.extra`` under
   the SNANA HEAD names ORACLE uses (raw values, sentinels such as -9/999 left as they are) and,
-  sentinel-free, to ``ebv``/``z``/``photoz``/``photoz_err``/``host_sep_arcsec``.
+  sentinel-free, to ``ebv``/``z``/``photoz``/``photoz_err``/``host_sep_arcsec``. The solar-system
+  association (``ssObjectId``) and Fink's cross-matches (``xm``, ``pred``) are mapped by
+  :mod:`.crossmatch`.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from ._fields import (
     shown,
 )
 from ._files import iter_packet_records
+from .crossmatch import rubin_context
 
 SURVEY = "lsst"
 #: Band order used to pack (epoch, band) into one integer key.
@@ -422,7 +425,8 @@ def from_packet(packet: Mapping) -> LightCurve:
         or int_id(packet.get("diaSourceId"))
     return build_lightcurve(sources=sources, trigger=trigger, forced=forced, limits=limits,
                             object_id=object_id, alert_id=str(alert) if alert else "",
-                            context=object_context(dia_object, trigger), where=where)
+                            context=rubin_context(object_context(dia_object, trigger), packet,
+                                                  trigger), where=where)
 
 
 # --------------------------------------------------------------------------------------------

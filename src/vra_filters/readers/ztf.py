@@ -19,7 +19,9 @@ Mapping (times MJD UTC = jd - 2400000.5, AB mags, fluxes nJy):
 * ``object_id`` = ``objectId``, ``alert_id`` = ``candid``, ``alert_mjd`` = the candidate's time.
 * Context: ra/dec and ``rb`` (``drb`` else ``rb``) from the candidate; ``Context.extra`` carries the
   candidate metadata the ORACLE BTS model reads (:data:`BTS_METADATA`, ZTF names, raw values),
-  for those present.
+  for those present. The known-asteroid match (``roid``, ``ssnamenr``/``ssdistnr``) and Fink's
+  cross-matches (``tns``, ``mangrove``, ``cdsxmatch``, ``gcvs``, ``vsx``) are mapped by
+  :mod:`.crossmatch`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from ._fields import (
     text_id,
 )
 from ._files import iter_packet_records
+from .crossmatch import ztf_context
 from .rubin import MAGERR_FACTOR, MAX_ABS_MJD
 
 SURVEY = "ztf"
@@ -158,8 +161,9 @@ def from_packet(packet: Mapping) -> LightCurve:
     cand_rb = as_float(candidate.get("drb"))
     if math.isnan(cand_rb):
         cand_rb = as_float(candidate.get("rb"))
-    context = Context(ra=as_float(candidate.get("ra")), dec=as_float(candidate.get("dec")),
-                      rb=cand_rb, extra=extra)
+    context = ztf_context(Context(ra=as_float(candidate.get("ra")),
+                                  dec=as_float(candidate.get("dec")), rb=cand_rb, extra=extra),
+                          packet, candidate)
     alert = int_id(packet.get("candid")) or int_id(candidate.get("candid"))
     return LightCurve(object_id=object_id, survey=SURVEY, mjd=jd - JD_OFFSET, mag=mag,
                       magerr=magerr, band=band, is_det=is_det, flux=flux, fluxerr=fluxerr,
