@@ -26,35 +26,49 @@ def test_fink_placeholders_are_no_value(value, expected):
     assert context.label(value) == expected
 
 
+def _rubin(tns=None, dist=None, otype=None, sso=None, ss_id=None):
+    return {"diaSource": {"ssObjectId": ss_id}, "pred": {"is_sso": sso},
+            "xm": {"tns_fullname": tns, "mangrove_lum_dist": dist, "simbad_otype": otype}}
+
+
+def _ztf(tns="", dist=None, otype=None, roid=0):
+    return {"tns": tns, "mangrove": {"lum_dist": dist}, "cdsxmatch": otype, "roid": roid}
+
+
 def test_rubin_and_ztf_cross_match_as_context():
-    r = context.rubin("SN 2026abc", 57.05, "CataclyV*", None, 0)
+    r = context.rubin(_rubin("SN 2026abc", 57.05, "CataclyV*", None, 0))
     assert r == {"tns_name": "SN 2026abc", "distance_mpc": 57.05, "catalogue_class": "CV",
                  "known_sso": False}
-    assert context.rubin(None, None, "QSO", True, None)["catalogue_class"] == "AGN"
-    assert context.rubin(None, None, None, None, 21163624394469969)["known_sso"] is True
-    z = context.ztf("SN Ia", "112.441993769", "RRLyr", 3)
+    assert context.rubin(_rubin(otype="QSO", sso=True))["catalogue_class"] == "AGN"
+    assert context.rubin(_rubin(ss_id=21163624394469969))["known_sso"] is True
+    assert context.rubin({})["known_sso"] is False
+    z = context.ztf(_ztf("SN Ia", "112.441993769", "RRLyr", 3))
     assert z == {"tns_name": "SN Ia", "distance_mpc": 112.441993769, "catalogue_class": "",
                  "known_sso": True}
     for junk in ("None", "-5", "inf", "x", None, True):
-        assert math.isnan(context.ztf("", junk, "Unknown", 0)["distance_mpc"])
-    assert context.ztf("", None, None, 2)["known_sso"] is False  # 2: a *new* SSO candidate
+        assert math.isnan(context.ztf(_ztf("", junk, "Unknown", 0))["distance_mpc"])
+    assert context.ztf(_ztf(roid=2))["known_sso"] is False  # 2: a *new* SSO candidate
+    as_map = dict(_ztf(), mangrove=[("HyperLEDA_name", "PGC168354"), ("lum_dist", "57.0")])
+    assert context.ztf(as_map)["distance_mpc"] == 57.0  # a map column read by pyarrow
 
 
 def test_context_reaches_the_core_rank_and_tier():
     packet = next(r.data for r in ztf.iter_records(DATA / "ztf_few_SLSN_alerts.parquet")
                   if r.data["objectId"] == "ZTF18acenqto")
-    fields = context.ztf("SLSN-I", "40", "CV*", 0)
-    (row,) = scoring.score_packets([packet], [fields], ztf.from_record)
-    assert row["reason"] is None and row["rank"] == 10.0 and row["tns_name"] == "SLSN-I"
-    assert row["tier"] == "fast_track" and row["distance_mpc"] == 40.0
-    assert row["catalogue_class"] == "CV"
-    (far,) = scoring.score_packets([packet], [context.ztf("SLSN-I", "400", "CV*", 0)],
-                                   ztf.from_record)
-    assert far["tier"] == "extragalactic" and far["p_real"] == row["p_real"]
-    (plain,) = scoring.score_packets([packet], [context.ztf("SLSN-I", "400", "Galaxy", 0)],
-                                     ztf.from_record)
-    assert plain["catalogue_class"] is None
-    assert plain["p_real"] != row["p_real"]  # the VRA's CV feature read the class
+
+    def scored(**changes):
+        (row,) = scoring.score_packets([dict(packet, **changes)], "ztf")
+        return row
+
+    near = scored(tns="SLSN-I", mangrove={"lum_dist": "40"}, cdsxmatch="Galaxy")
+    assert near["reason"] is None and near["rank"] == 10.0 and near["tns_name"] == "SLSN-I"
+    assert near["tier"] == "fast_track" and near["distance_mpc"] == 40.0
+    far = scored(tns="SLSN-I", mangrove={"lum_dist": "400"}, cdsxmatch="Galaxy")
+    assert far["tier"] == "extragalactic" and far["p_real"] == near["p_real"]
+    cv = scored(tns="", mangrove={"lum_dist": "400"}, cdsxmatch="CV*")
+    assert cv["catalogue_class"] == "CV" and near["catalogue_class"] is None
+    assert cv["p_real"] != near["p_real"]  # the VRA's CV feature read the class
+    assert scored(roid=3)["known_sso"] is True and near["known_sso"] is False
 
 
 def test_a_null_struct_is_a_missing_record_and_ids_of_zero_count_as_null():
@@ -107,8 +121,7 @@ class _Broken:
 def test_a_failing_scorer_gives_every_row_a_reason_not_an_exception():
     records = [r.data for r in ztf.iter_records(DATA / "ztf_fink_filters_regular.parquet")]
     records[1] = {"objectId": "ZTF00", "candidate": None}
-    none = context.ztf()
-    rows = scoring.score_packets(records, [none] * len(records), ztf.from_record, s=_Broken())
+    rows = scoring.score_packets(records, "ztf", s=_Broken())
     assert rows[1] == {"reason": "candidate: missing"}
     assert all(r == {"reason": "scorer failed: RuntimeError: disk on fire"}
                for i, r in enumerate(rows) if i != 1)
@@ -118,11 +131,11 @@ def test_a_failing_scorer_gives_every_row_a_reason_not_an_exception():
 
 def test_scores_equal_the_core_scored_alone():
     records = [r.data for r in ztf.iter_records(DATA / "fink_ztf_part-3-305711.avro")]
-    none = context.ztf()
-    rows = scoring.score_packets(records, [none] * len(records), ztf.from_record)
+    rows = scoring.score_packets(records, "ztf")
     s = scoring.scorer()
     for record, row in zip(records, rows):
-        (ann,) = s.score([ztf.from_record(record)], history="packet").annotations
+        lc = context.apply(ztf.from_record(record), context.ztf(record))
+        (ann,) = s.score([lc], history="packet").annotations
         assert (row["p_real"], row["rank"], row["visit"], row["tier"]) == (
             ann.p_real, ann.rank, ann.visit, ann.tier)
         assert row["oracle_leaf_class"] == ann.oracle["top"]["leaf"]["class"]

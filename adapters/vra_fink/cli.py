@@ -66,6 +66,9 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     q.add_argument("--batch-size", type=int, default=10000,
                    help="Arrow batch size (Fink: the Spark default, 10000)")
     q.add_argument("--avro-jar", default=None, metavar="JAR")
+    q.add_argument("--oracle", default=None,
+                   help="ORACLE routing for the run: auto (default), none (the VRA alone), or "
+                        "a model name")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_bench)
 
@@ -134,7 +137,8 @@ def cmd_bench(args: Any) -> int:
         return 2
     try:
         result = bench.bench(args.input, copies=args.copies, runs=args.runs,
-                             batch=args.batch_size, avro_jar=args.avro_jar)
+                             batch=args.batch_size, avro_jar=args.avro_jar,
+                             oracle=args.oracle)
     except job.JobError as exc:
         print(f"vra fink bench: {exc}", file=sys.stderr)
         return 1

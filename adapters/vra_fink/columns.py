@@ -5,9 +5,10 @@
 ``diaSource`` has 98 fields, ``prvDiaSources`` hundreds of entries of them: projecting in the JVM
 keeps the Arrow batches small), replace a null integer id by 0 (the readers' "no id", and it
 keeps the id column int64 in pandas, see :mod:`vra_fink.packets`), and find Fink's cross-match
-columns wherever they are: flat (inside fink-broker, before the ``xm``/``pred`` structs are
-built) or nested (``xm.tns_fullname`` in the science and data-transfer files). A column the
-DataFrame does not have is passed as a typed null.
+columns wherever they are -- flat (inside fink-broker, before the ``xm``/``pred`` structs are
+built) or nested (``xm.tns_fullname`` in the science and data-transfer files) -- and pass them
+as one ``xm`` struct (and Rubin's ``pred``). A column the DataFrame does not have is a typed
+null.
 """
 
 from __future__ import annotations
@@ -30,15 +31,23 @@ RUBIN_OBJECT = ("diaObjectId", "ra", "dec", "decl") + tuple(
     alias for _, aliases in ELASTICC_STATIC for alias in aliases)
 ZTF_POINT = ("candid", "jd", "fid", "magpsf", "sigmapsf", "diffmaglim", "isdiffpos", "ra",
              "dec", "drb", "rb")
-ZTF_CANDIDATE = ZTF_POINT + tuple(f for f in BTS_METADATA if f not in ZTF_POINT)
+#: The candidate also gives ZTF's own solar-system match (``ssnamenr`` / ``ssdistnr``).
+ZTF_CANDIDATE = ZTF_POINT + tuple(f for f in BTS_METADATA if f not in ZTF_POINT) + (
+    "ssnamenr", "ssdistnr")
 #: Integer ids whose null becomes 0 (the readers treat 0 as "no id").
 NULL_IS_ZERO = ("diaSourceId", "diaObjectId", "ssObjectId", "candid")
 
-#: Rubin cross-match inputs: (argument, where Fink keeps it, Spark type when absent).
-RUBIN_XMATCH = (("tns_fullname", ("tns_fullname", "xm.tns_fullname"), "string"),
-                ("mangrove_lum_dist", ("mangrove_lum_dist", "xm.mangrove_lum_dist"), "double"),
-                ("simbad_otype", ("simbad_otype", "xm.simbad_otype"), "string"),
-                ("is_sso", ("is_sso", "pred.is_sso"), "boolean"))
+#: Fink's cross-matches the readers use: (field, where Fink keeps it, Spark type if absent).
+RUBIN_XM = (("tns_fullname", ("tns_fullname", "xm.tns_fullname"), "string"),
+            ("tns_type", ("tns_type", "xm.tns_type"), "string"),
+            ("mangrove_lum_dist", ("mangrove_lum_dist", "xm.mangrove_lum_dist"), "double"),
+            ("simbad_otype", ("simbad_otype", "xm.simbad_otype"), "string"),
+            ("gcvs_type", ("gcvs_type", "xm.gcvs_type"), "string"),
+            ("vsx_Type", ("vsx_Type", "xm.vsx_Type"), "string"))
+RUBIN_PRED = (("is_sso", ("is_sso", "pred.is_sso"), "boolean"),)
+ZTF_XM = (("tns", ("tns",), "string"), ("cdsxmatch", ("cdsxmatch",), "string"),
+          ("roid", ("roid",), "int"), ("gcvs", ("gcvs",), "string"),
+          ("vsx", ("vsx",), "string"))
 
 
 def survey_of(df: DataFrame) -> str:
@@ -106,17 +115,22 @@ def found(df: DataFrame, name: str, paths: Sequence[str], kind: str) -> Column:
     return F.lit(None).cast(kind).alias(name)
 
 
-def mangrove(df: DataFrame) -> Column:
-    """Fink ZTF's Mangrove host as ``struct<lum_dist: string>`` (Fink has stored it as a
-    struct and as a map of strings)."""
+def _lum_dist(df: DataFrame) -> Column:
+    """Fink ZTF's Mangrove host distance as text (Fink has stored ``mangrove`` as a struct and
+    as a map of strings)."""
     kind = _field_type(df, "mangrove")
     if isinstance(kind, T.StructType) and "lum_dist" in kind.fieldNames():
-        value = F.col("mangrove.lum_dist").cast("string")
-    elif isinstance(kind, T.MapType):
-        value = F.col("mangrove")["lum_dist"].cast("string")
-    else:
-        value = F.lit(None).cast("string")
-    return F.struct(value.alias("lum_dist")).alias("mangrove")
+        return F.col("mangrove.lum_dist").cast("string").alias("lum_dist")
+    if isinstance(kind, T.MapType):
+        return F.col("mangrove")["lum_dist"].cast("string").alias("lum_dist")
+    return F.lit(None).cast("string").alias("lum_dist")
+
+
+def record(df: DataFrame, name: str, entries: Sequence[Any], extra: Sequence[Column] = ()
+           ) -> Column:
+    """A struct column ``name`` of the cross-match fields found in ``df`` (typed nulls for the
+    rest), whether Fink keeps them flat or nested."""
+    return F.struct(*[found(df, n, p, k) for n, p, k in entries], *extra).alias(name)
 
 
 def rubin_columns(df: DataFrame) -> List[Column]:
@@ -127,7 +141,7 @@ def rubin_columns(df: DataFrame) -> List[Column]:
     return [struct_of(df, "diaSource", RUBIN_TRIGGER),
             list_of(df, "prvDiaSources", RUBIN_POINT),
             list_of(df, "prvDiaForcedSources", RUBIN_POINT),
-            dia_object] + [found(df, n, p, k) for n, p, k in RUBIN_XMATCH]
+            dia_object, record(df, "xm", RUBIN_XM), record(df, "pred", RUBIN_PRED)]
 
 
 def ztf_columns(df: DataFrame) -> List[Column]:
@@ -136,9 +150,7 @@ def ztf_columns(df: DataFrame) -> List[Column]:
             found(df, "candid", ("candid",), "long"),
             struct_of(df, "candidate", ZTF_CANDIDATE),
             list_of(df, "prv_candidates", ZTF_POINT),
-            found(df, "tns", ("tns",), "string"), mangrove(df),
-            found(df, "cdsxmatch", ("cdsxmatch",), "string"),
-            found(df, "roid", ("roid",), "int")]
+            record(df, "xm", ZTF_XM, [_lum_dist(df)])]
 
 
 def module_for(df: DataFrame):

@@ -1,42 +1,45 @@
 """Fink's cross-match columns as the core's :class:`vra_filters.Context` fields.
 
-What is mapped (each value taken only when it is a real value, not Fink's placeholders
-``None``/``nan``/``Unknown``/``Fail ...``):
+The packets the adapter builds carry Fink's cross-matches where the core's readers look for
+them (Rubin ``xm`` / ``pred`` records, ZTF top-level ``tns``, ``mangrove``, ``cdsxmatch``,
+``roid``, ``gcvs``, ``vsx``), so a reader that maps them (``vra_filters.readers.crossmatch``,
+issue #12: TNS, Mangrove distance, catalogue class, solar-system flag, and the policies' rules)
+does so exactly as when it reads a Fink file itself. :func:`apply` then fills, from the same
+values, only the fields the reader left empty -- the mapping for a core whose readers do not
+read Fink's cross-matches:
 
-* TNS -> ``tns_name`` (the rank-10 rule). Rubin: ``xm.tns_fullname`` (the TNS name). ZTF: the
-  ``tns`` column, which holds the *type* of the matched classified TNS object (Fink ZTF has no
-  TNS name column), so ``tns_name`` is that type, e.g. ``"SN Ia"``.
-* Mangrove host galaxy -> ``distance_mpc`` (the fast track): Rubin ``xm.mangrove_lum_dist``,
-  ZTF ``mangrove.lum_dist`` (luminosity distance, Mpc; Fink ZTF stores it as a string).
-* SIMBAD class -> ``catalogue_class``: Rubin ``xm.simbad_otype``, ZTF ``cdsxmatch``. Only
-  cataclysmic variables (``CV``: the one class the VRA features read) and AGN/QSO/blazars
-  (``AGN``) are translated to the Sherlock-style labels the core uses; anything else is left
-  empty.
-* Known solar-system object -> ``known_sso`` (an output field only: the core's
-  :class:`~vra_filters.Context` has no field for it yet, so no VRA rule uses it). Rubin: Fink's
-  ``pred.is_sso`` or a positive ``diaSource.ssObjectId``; ZTF: ``roid == 3`` (Fink's "known
-  solar-system object").
+* TNS -> ``tns_name`` (the rank-10 rule). Rubin ``xm.tns_fullname``; ZTF ``tns``, which holds
+  the *type* of the matched classified TNS object (Fink ZTF has no TNS name), e.g. ``SN Ia``.
+* Mangrove host -> ``distance_mpc`` (the fast track): Rubin ``xm.mangrove_lum_dist``, ZTF
+  ``mangrove.lum_dist`` (luminosity distance, Mpc; text in Fink ZTF).
+* SIMBAD class -> ``catalogue_class``: cataclysmic variables -> ``CV`` (the class a VRA feature
+  reads), AGN/QSO/blazars -> ``AGN``; other types are left empty.
+* Known solar-system object -> the output field ``known_sso`` (Rubin ``pred.is_sso`` or a
+  positive ``diaSource.ssObjectId``; ZTF ``roid == 3``), also when the core's Context has no
+  field for it.
 
-Not mapped: Legacy Survey photo-z (``legacydr8_zphot`` is the nearest source's, often the
-transient or a star, not its host) and host separation (Fink's Mangrove columns give none).
+Fink's placeholders (``None``, ``nan``, ``Unknown``, ``Fail 503``) are no value. Not mapped:
+Legacy Survey photo-z (the nearest source's, often the transient itself or a star) and host
+separation (Fink's Mangrove columns give none).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional
+from collections.abc import Mapping
+from typing import Any, Dict
 
 #: Fink's "no value" strings.
-PLACEHOLDERS = frozenset({"", "nan", "none", "null", "unknown", "fail"})
+PLACEHOLDERS = frozenset({"", "nan", "none", "null", "unknown"})
 
 #: SIMBAD object types (long and short names) -> the core's catalogue class.
 SIMBAD_CLASSES: Dict[str, str] = {
     **{t: "CV" for t in ("CataclyV*", "CV*", "CV?", "CV*_Candidate", "DwarfNova", "DN*",
                           "Nova", "No*", "NovaLike", "NL*")},
     **{t: "AGN" for t in ("AGN", "AG?", "AGN_Candidate", "QSO", "Q?", "QSO_Candidate",
-                          "Seyfert", "Sy*", "Seyfert_1", "Sy1", "Seyfert_2", "Sy2", "LINER",
-                          "LIN", "Blazar", "Bla", "Bz?", "Blazar_Candidate", "BLLac", "BLL",
-                          "BL?", "BLLac_Candidate")},
+                          "Seyfert", "Seyfert_1", "Sy1", "Seyfert_2", "Sy2", "LINER", "LIN",
+                          "Blazar", "Bla", "Bz?", "Blazar_Candidate", "BLLac", "BLL", "BL?",
+                          "BLLac_Candidate")},
 }
 
 #: Fink ZTF ``roid`` value for an alert matched to a known solar-system object.
@@ -70,47 +73,61 @@ def catalogue_class(otype: Any) -> str:
     return SIMBAD_CLASSES.get(label(otype), "")
 
 
-def _flag(value: Any) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return False
-    return bool(value)
+def _record(value: Any) -> Mapping:
+    """A record; a map column read by pyarrow (a list of key/value pairs) too."""
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, (list, tuple)):
+        try:
+            return dict(value)
+        except (TypeError, ValueError):
+            return {}
+    return {}
 
 
-def _positive_id(value: Any) -> bool:
+def _positive(value: Any) -> bool:
     try:
         return value is not None and not isinstance(value, bool) and int(value) > 0
     except (TypeError, ValueError, OverflowError):
         return False
 
 
-def rubin(tns_fullname: Any = None, mangrove_lum_dist: Any = None, simbad_otype: Any = None,
-          is_sso: Any = None, ss_object_id: Any = None) -> Dict[str, Any]:
-    """Context fields (and ``known_sso``) of one Rubin alert from Fink's columns."""
-    return {"tns_name": label(tns_fullname), "distance_mpc": distance(mangrove_lum_dist),
-            "catalogue_class": catalogue_class(simbad_otype),
-            "known_sso": _flag(is_sso) or _positive_id(ss_object_id)}
+def rubin(packet: Mapping) -> Dict[str, Any]:
+    """The cross-match fields of a Rubin packet (``xm``, ``pred`` records)."""
+    xm, pred = _record(packet.get("xm")), _record(packet.get("pred"))
+    sso = pred.get("is_sso")
+    return {"tns_name": label(xm.get("tns_fullname")),
+            "distance_mpc": distance(xm.get("mangrove_lum_dist")),
+            "catalogue_class": catalogue_class(xm.get("simbad_otype")),
+            "known_sso": (sso is True or sso == 1)
+            or _positive(_record(packet.get("diaSource")).get("ssObjectId"))}
 
 
-def ztf(tns: Any = None, lum_dist: Any = None, cdsxmatch: Any = None,
-        roid: Optional[Any] = None) -> Dict[str, Any]:
-    """Context fields (and ``known_sso``) of one ZTF alert from Fink's columns."""
+def ztf(packet: Mapping) -> Dict[str, Any]:
+    """The cross-match fields of a ZTF packet (``tns``, ``mangrove``, ``cdsxmatch``, ``roid``)."""
     try:
+        roid = packet.get("roid")
         known = roid is not None and int(roid) == ZTF_ROID_KNOWN_SSO
     except (TypeError, ValueError, OverflowError):
         known = False
-    return {"tns_name": label(tns), "distance_mpc": distance(lum_dist),
-            "catalogue_class": catalogue_class(cdsxmatch), "known_sso": known}
+    return {"tns_name": label(packet.get("tns")),
+            "distance_mpc": distance(_record(packet.get("mangrove")).get("lum_dist")),
+            "catalogue_class": catalogue_class(packet.get("cdsxmatch")), "known_sso": known}
 
 
 def apply(lc: Any, fields: Dict[str, Any]) -> Any:
-    """``lc`` with the cross-match context set (in place: the light curve is the adapter's
-    own, just built by the reader). Values the reader already set are kept when Fink has
-    none."""
+    """``lc`` with the context fields the reader left empty filled from ``fields`` (in place:
+    the light curve is the adapter's own, just built by the reader)."""
     ctx = lc.context
-    if fields["tns_name"]:
+    if fields["tns_name"] and not ctx.tns_name:
         ctx.tns_name = fields["tns_name"]
-    if not math.isnan(fields["distance_mpc"]):
+    if not math.isnan(fields["distance_mpc"]) and math.isnan(ctx.distance_mpc):
         ctx.distance_mpc = fields["distance_mpc"]
-    if fields["catalogue_class"]:
+    if fields["catalogue_class"] and not ctx.catalogue_class:
         ctx.catalogue_class = fields["catalogue_class"]
     return lc
+
+
+def known_sso(lc: Any, fields: Dict[str, Any]) -> bool:
+    """Whether the alert is a known solar-system object (the core's flag, where it has one)."""
+    return bool(getattr(lc.context, "solar_system", False) or fields["known_sso"])

@@ -86,24 +86,34 @@ def inexact_ids(frame: Any, where: str) -> List[Optional[str]]:
 
 
 def rubin_packets(diaSource: Any, prvDiaSources: Any, prvDiaForcedSources: Any,
-                  diaObject: Any) -> List[Dict[str, Any]]:
-    """The Rubin packet of every row of a batch."""
+                  diaObject: Any, xm: Any = None, pred: Any = None) -> List[Dict[str, Any]]:
+    """The Rubin packet of every row of a batch; Fink's ``xm`` / ``pred`` structs go where
+    the reader (and Fink's own files) have them."""
     n = len(diaSource)
-    sources = records(diaSource, n)
-    objects = records(diaObject, n)
-    prv = lists(prvDiaSources, n)
-    forced = lists(prvDiaForcedSources, n)
-    return [{"diaSource": s, "prvDiaSources": p, "prvDiaForcedSources": f, "diaObject": o}
-            for s, p, f, o in zip(sources, prv, forced, objects)]
+    rows = zip(records(diaSource, n), lists(prvDiaSources, n), lists(prvDiaForcedSources, n),
+               records(diaObject, n), records(xm, n), records(pred, n))
+    return [{"diaSource": s, "prvDiaSources": p, "prvDiaForcedSources": f, "diaObject": o,
+             "xm": x or {}, "pred": q or {}} for s, p, f, o, x, q in rows]
 
 
-def ztf_packets(objectId: Any, candid: Any, candidate: Any,
-                prv_candidates: Any) -> List[Dict[str, Any]]:
-    """The ZTF packet of every row of a batch."""
+#: Fink ZTF's cross-match columns (top level in its files); ``lum_dist`` is Mangrove's.
+ZTF_XMATCH = ("tns", "cdsxmatch", "roid", "gcvs", "vsx", "lum_dist")
+
+
+def ztf_packets(objectId: Any, candid: Any, candidate: Any, prv_candidates: Any,
+                xm: Any = None) -> List[Dict[str, Any]]:
+    """The ZTF packet of every row of a batch; Fink's cross-matches (the ``xm`` struct the
+    column selection builds) go back to the top level, Mangrove's distance to ``mangrove``."""
     n = len(candidate)
-    return [{"objectId": o, "candid": c, "candidate": cand, "prv_candidates": p}
-            for o, c, cand, p in zip(scalars(objectId, n), scalars(candid, n),
-                                     records(candidate, n), lists(prv_candidates, n))]
+    out = []
+    for o, c, cand, p, x in zip(scalars(objectId, n), scalars(candid, n), records(candidate, n),
+                                lists(prv_candidates, n), records(xm, n)):
+        packet = {"objectId": o, "candid": c, "candidate": cand, "prv_candidates": p}
+        x = x or {}
+        packet.update({k: x.get(k) for k in ZTF_XMATCH if k != "lum_dist"})
+        packet["mangrove"] = {"lum_dist": x.get("lum_dist")}
+        out.append(packet)
+    return out
 
 
 def column_of(frame: Any, name: str, n: int) -> Sequence[Any]:

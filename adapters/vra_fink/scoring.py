@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import vra_filters as vra
 from vra_filters.readers import rubin as rubin_reader
@@ -72,17 +72,19 @@ def _models(ann: vra.Annotation) -> str:
                      for _, m in sorted(ann.models.items()))
 
 
-def row(ann: vra.Annotation, fields: Dict[str, Any]) -> Dict[str, Any]:
-    """The output struct of a scored alert."""
+def row(ann: vra.Annotation, lc: vra.LightCurve, fields: Dict[str, Any]) -> Dict[str, Any]:
+    """The output struct of a scored alert (``lc``: its light curve, for the context used)."""
+    ctx = lc.context
     out: Dict[str, Any] = {
         "object_id": ann.object_id, "alert_id": ann.alert_id, "survey": ann.survey,
         "mjd": ann.mjd, "visit": ann.visit, "phase": ann.phase, "stage": ann.stage,
         "status": ann.status, "p_real": ann.p_real, "p_gal": ann.p_gal,
         "vra_score": ann.vra_score, "rank": ann.rank, "galactic": ann.galactic,
         "tier": ann.tier, "tns_name": ann.tns_name,
-        "distance_mpc": None if math.isnan(fields["distance_mpc"]) else fields["distance_mpc"],
-        "catalogue_class": fields["catalogue_class"] or None,
-        "known_sso": fields["known_sso"], "ebv": ann.ebv, "explanation": ann.explanation,
+        "distance_mpc": None if math.isnan(ctx.distance_mpc) else ctx.distance_mpc,
+        "catalogue_class": ctx.catalogue_class or None,
+        "known_sso": context.known_sso(lc, fields), "ebv": ann.ebv,
+        "explanation": ann.explanation,
         "vra_models": _models(ann), "vra_filters_version": vra.__version__,
         "settings": ann.settings, "reason": None,
     }
@@ -119,20 +121,23 @@ def _rounds(keys: Sequence[Any]) -> List[List[int]]:
     return rounds
 
 
-def score_packets(packets: Sequence[Any], fields: Sequence[Dict[str, Any]],
-                  from_record: Callable[[Any], vra.LightCurve],
+def score_packets(packets: Sequence[Any], survey: str,
                   bad: Optional[Sequence[Optional[str]]] = None,
                   s: Optional[vra.Scorer] = None) -> List[Dict[str, Any]]:
-    """One output row per packet (see the module docstring). ``fields``: each packet's
-    cross-match context (:mod:`.context`); ``bad``: a reason to reject a row before reading."""
+    """One output row per packet (see the module docstring) of ``survey`` (``lsst``/``ztf``);
+    ``bad``: a reason to reject a row before reading it."""
+    from_record = rubin_reader.from_record if survey == "lsst" else ztf_reader.from_record
+    mapping = context.rubin if survey == "lsst" else context.ztf
     n = len(packets)
     out: List[Optional[Dict[str, Any]]] = [None] * n
     lcs: Dict[int, vra.LightCurve] = {}
+    fields: Dict[int, Dict[str, Any]] = {}
     for i, packet in enumerate(packets):
         if bad is not None and bad[i]:
             out[i] = failed(bad[i])
             continue
         try:
+            fields[i] = mapping(packet)
             lcs[i] = context.apply(from_record(packet), fields[i])
         except Exception as exc:  # noqa: BLE001 - the boundary: a row, never the job
             out[i] = failed(_reason(exc))
@@ -145,7 +150,7 @@ def score_packets(packets: Sequence[Any], fields: Sequence[Dict[str, Any]],
                 result = s.score([lcs[i] for i in rows], history="packet").results
                 for i, res in zip(rows, result):
                     out[i] = (failed(res.reason) if isinstance(res, vra.Skip)
-                              else row(res, fields[i]))
+                              else row(res, lcs[i], fields[i]))
         except Exception as exc:  # noqa: BLE001 - a broken scorer: every row says so
             why = "scorer failed: " + _reason(exc)
             for i in lcs:
@@ -163,34 +168,21 @@ def frame(rows: List[Dict[str, Any]]) -> Any:
 
 
 def score_rubin(diaSource: Any, prvDiaSources: Any, prvDiaForcedSources: Any, diaObject: Any,
-                tns_fullname: Any = None, mangrove_lum_dist: Any = None,
-                simbad_otype: Any = None, is_sso: Any = None) -> List[Dict[str, Any]]:
+                xm: Any = None, pred: Any = None) -> List[Dict[str, Any]]:
     """Output rows for one batch of Rubin alerts (the science module's body)."""
-    from .packets import column_of, inexact_ids, rubin_packets, scalars
+    from .packets import inexact_ids, rubin_packets
 
-    n = len(diaSource)
-    packets = rubin_packets(diaSource, prvDiaSources, prvDiaForcedSources, diaObject)
-    bad = inexact_ids(diaSource, "diaSource")
-    ss_ids = column_of(diaSource, "ssObjectId", n)
-    fields = [context.rubin(t, d, o, s, ss) for t, d, o, s, ss in zip(
-        scalars(tns_fullname, n), scalars(mangrove_lum_dist, n), scalars(simbad_otype, n),
-        scalars(is_sso, n), ss_ids)]
-    return score_packets(packets, fields, rubin_reader.from_record, bad)
+    packets = rubin_packets(diaSource, prvDiaSources, prvDiaForcedSources, diaObject, xm, pred)
+    return score_packets(packets, "lsst", inexact_ids(diaSource, "diaSource"))
 
 
 def score_ztf(objectId: Any, candid: Any, candidate: Any, prv_candidates: Any,
-              tns: Any = None, mangrove: Any = None, cdsxmatch: Any = None,
-              roid: Any = None) -> List[Dict[str, Any]]:
+              xm: Any = None) -> List[Dict[str, Any]]:
     """Output rows for one batch of ZTF alerts (the science module's body)."""
-    from .packets import column_of, inexact_ids, scalars, ztf_packets
+    from .packets import inexact_ids, ztf_packets
 
-    n = len(candidate)
-    packets = ztf_packets(objectId, candid, candidate, prv_candidates)
     bad = inexact_ids(candidate, "candidate")
     if candid is not None:
-        top = inexact_ids(candid.to_frame("candid"), "")
-        bad = [b or t for b, t in zip(bad, top)]
-    fields = [context.ztf(t, d, c, r) for t, d, c, r in zip(
-        scalars(tns, n), column_of(mangrove, "lum_dist", n), scalars(cdsxmatch, n),
-        scalars(roid, n))]
-    return score_packets(packets, fields, ztf_reader.from_record, bad)
+        bad = [b or t for b, t in zip(bad, inexact_ids(candid.to_frame("candid"), ""))]
+    return score_packets(ztf_packets(objectId, candid, candidate, prv_candidates, xm), "ztf",
+                         bad)

@@ -12,7 +12,8 @@ In fink-broker's ``fink_broker/rubin/science.py`` (cross-match columns are flat 
     df = df.withColumn("vra", vra_rubin(*vra_fink.columns.rubin_columns(df)))
 
 ``vra_fink.columns.rubin_columns`` selects only the fields the readers use (and makes null ids
-0); the full struct columns work too (``vra_rubin("diaSource", "prvDiaSources", ...)``).
+0) and gathers Fink's cross-matches, flat or nested, into the ``xm`` and ``pred`` structs; the
+full struct columns work too (``vra_rubin("diaSource", "prvDiaSources", ..., "xm", "pred")``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from ...scoring import frame, score_rubin
 @pandas_udf(DDL)
 @profile
 def vra_rubin(diaSource: pd.DataFrame, prvDiaSources: pd.Series,
-              prvDiaForcedSources: pd.Series, diaObject: pd.DataFrame,
-              tns_fullname: pd.Series, mangrove_lum_dist: pd.Series,
-              simbad_otype: pd.Series, is_sso: pd.Series) -> pd.DataFrame:
+              prvDiaForcedSources: pd.Series, diaObject: pd.DataFrame, xm: pd.DataFrame,
+              pred: pd.DataFrame) -> pd.DataFrame:
     """VRA + ORACLE results of a batch of Rubin alerts (one struct per alert).
 
     Parameters
@@ -39,15 +39,14 @@ def vra_rubin(diaSource: pd.DataFrame, prvDiaSources: pd.Series,
     prvDiaSources: array<struct>, earlier detections of the object (current one excluded)
     prvDiaForcedSources: array<struct>, forced photometry (fixed position, nJy)
     diaObject: struct column (position; null for solar-system alerts)
-    tns_fullname: string, Fink TNS cross-match name (``xm.tns_fullname``; null: no match)
-    mangrove_lum_dist: double, Mangrove host luminosity distance in Mpc (``xm.``)
-    simbad_otype: string, SIMBAD object type (``xm.simbad_otype``)
-    is_sso: boolean, Fink's solar-system flag (``pred.is_sso``)
+    xm: struct column, Fink's cross-matches (``tns_fullname``, ``mangrove_lum_dist`` in Mpc,
+        ``simbad_otype``, ...; null fields when absent)
+    pred: struct column with Fink's ``is_sso``
 
     Returns
     -------
     pd.DataFrame with the fields of ``vra_fink.schema.FIELDS``; ``reason`` is null when the
     alert was scored.
     """
-    return frame(score_rubin(diaSource, prvDiaSources, prvDiaForcedSources, diaObject,
-                             tns_fullname, mangrove_lum_dist, simbad_otype, is_sso))
+    return frame(score_rubin(diaSource, prvDiaSources, prvDiaForcedSources, diaObject, xm,
+                             pred))

@@ -25,8 +25,7 @@ from ...scoring import frame, score_ztf
 @pandas_udf(DDL)
 @profile
 def vra_ztf(objectId: pd.Series, candid: pd.Series, candidate: pd.DataFrame,
-            prv_candidates: pd.Series, tns: pd.Series, mangrove: pd.DataFrame,
-            cdsxmatch: pd.Series, roid: pd.Series) -> pd.DataFrame:
+            prv_candidates: pd.Series, xm: pd.DataFrame) -> pd.DataFrame:
     """VRA + ORACLE results of a batch of ZTF alerts (one struct per alert).
 
     Parameters
@@ -35,15 +34,13 @@ def vra_ztf(objectId: pd.Series, candid: pd.Series, candidate: pd.DataFrame,
     candid: long, the alert's candidate id
     candidate: struct column, the triggering detection (``jd``, ``fid``, ``magpsf``...)
     prv_candidates: array<struct>, the last 30 days' detections and upper limits
-    tns: string, Fink's TNS cross-match (the TNS type; "" when none)
-    mangrove: struct column with ``lum_dist`` (Mpc, as text), Fink's Mangrove host
-    cdsxmatch: string, SIMBAD object type (``Unknown`` when none)
-    roid: int, Fink's solar-system flag (3 = known solar-system object)
+    xm: struct column of Fink's cross-matches: ``tns`` (the TNS type; "" when none),
+        ``cdsxmatch`` (SIMBAD type), ``roid`` (3 = known solar-system object), ``gcvs``,
+        ``vsx``, ``lum_dist`` (Mangrove host distance in Mpc, as text)
 
     Returns
     -------
     pd.DataFrame with the fields of ``vra_fink.schema.FIELDS``; ``reason`` is null when the
     alert was scored.
     """
-    return frame(score_ztf(objectId, candid, candidate, prv_candidates, tns, mangrove,
-                           cdsxmatch, roid))
+    return frame(score_ztf(objectId, candid, candidate, prv_candidates, xm))

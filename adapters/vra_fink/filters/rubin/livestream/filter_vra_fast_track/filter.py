@@ -21,5 +21,5 @@ def vra_fast_track(vra: pd.DataFrame) -> pd.Series:
     ----------
     vra: the science module's struct column (fields ``tier``, ``known_sso``)
     """
-    known = vra["known_sso"].fillna(False).astype(bool)
+    known = vra["known_sso"].eq(True).fillna(False).astype(bool)
     return pd.Series((vra["tier"] == "fast_track") & ~known, index=vra.index)
