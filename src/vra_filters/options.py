@@ -19,6 +19,10 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", default=None,
                    help="policy TOML file or preset name (default, galactic); see "
                         "vra_filters/data/policy/default.toml")
+    p.add_argument("--models", default="auto", metavar="NAME",
+                   help="VRA scorers: a model family of the registry (`vra model list`, e.g. "
+                        "duck) or a directory with day1/ and dayN/ models (`vra train`); "
+                        "default auto: the registry's family per survey")
     p.add_argument("--oracle-model", default="auto", choices=ORACLE_MODELS,
                    help="ORACLE class probabilities in the annotations (default auto: the "
                         "registry's routing -- elasticc for LSST alerts, bts for ZTF, none for "
@@ -42,7 +46,7 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
 def scorer_from_args(args: argparse.Namespace, with_features: bool = False):
     """The :class:`~vra_filters.Scorer` the scoring options ask for."""
     from .scorer import Scorer
-    return Scorer.load(policy=args.policy, oracle=args.oracle_model,
+    return Scorer.load(policy=args.policy, oracle=args.oracle_model, models=args.models,
                        oracle_variant=args.oracle_variant, ebv=args.ebv,
                        oracle_convention=args.oracle_convention,
                        oracle_threads=args.oracle_threads, with_features=with_features)

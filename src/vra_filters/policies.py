@@ -10,7 +10,13 @@ the ATLAS VRA 1.1 defaults; ``galactic.toml`` is a preset for galactic science).
   phase zero;
 * ``fast_track`` — nearby host (distance < 100 Mpc) and rank >= the fast-track threshold;
 * ``extragalactic`` — rank >= the eyeball threshold;
-* ``galactic`` — galactic candidate below the eyeball threshold.
+* ``galactic`` — galactic candidate below the eyeball threshold, or catalogued as a galactic
+  source (a cataclysmic or other variable star, ``galactic.catalogue_classes``), whatever its
+  rank and the garbage rules.
+
+What the broker's cross-matches say comes first (:func:`context_rules`): a known solar-system
+object (an asteroid) gets ``solar_system.rank`` (0: the auto-garbage rule bins it) and is never
+a candidate; a TNS match (a known transient) gets ``score.tns_rank``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import math
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 TIERS = ("fast_track", "extragalactic", "galactic", "purgatory", "garbage")
 PRESETS = ("default", "galactic")
@@ -34,6 +40,8 @@ _KEYS = {
     ("galactic", "f"): "gal_f",
     ("galactic", "radius"): "gal_radius",
     ("galactic", "below_threshold_only"): "gal_below_threshold_only",
+    ("galactic", "catalogue_classes"): "galactic_classes",
+    ("solar_system", "rank"): "sso_rank",
     ("garbage", "day1_max"): "garbage_day1_max",
     ("garbage", "visit2_max"): "garbage_visit2_max",
     ("garbage", "visit3_mean"): "garbage_visit3_mean",
@@ -59,6 +67,8 @@ class Policy:
     purgatory_days: float = 15.0
     fast_track_distance_mpc: float = 100.0
     fast_track_threshold: float = 7.0
+    galactic_classes: Tuple[str, ...] = ("CV", "VS")
+    sso_rank: float = 0.0
     name: str = "default"
 
     @classmethod
@@ -73,6 +83,13 @@ class Policy:
                 attr = _KEYS.get((section, key))
                 if attr is None:
                     raise ValueError(f"policy {name}: unknown key {section}.{key}")
+                if attr == "galactic_classes":
+                    if not (isinstance(value, list)
+                            and all(isinstance(v, str) for v in value)):
+                        raise ValueError(f"policy {name}: {section}.{key} must be a list of "
+                                         "class names")
+                    values[attr] = tuple(value)
+                    continue
                 kind = bool if attr == "gal_below_threshold_only" else float
                 if kind is bool and not isinstance(value, bool):
                     raise ValueError(f"policy {name}: {section}.{key} must be true or false")
@@ -83,6 +100,9 @@ class Policy:
         start = base if base is not None else cls()
         merged = {f.name: getattr(start, f.name) for f in fields(cls)}
         merged.update(values, name=name)
+        if merged["sso_rank"] >= merged["eyeball_threshold"]:
+            raise ValueError(f"policy {name}: solar_system.rank must stay below the eyeball "
+                             "threshold (a known asteroid is never a candidate)")
         return cls(**merged)
 
 
@@ -145,12 +165,40 @@ def is_garbage(history: ObjectHistory, policy: Policy) -> bool:
                 or (n >= 3 and mean < policy.garbage_visit3_mean))
 
 
+def context_rules(score: float, gal_cand: bool, context: Any,
+                  policy: Policy) -> Tuple[float, bool, bool, str]:
+    """What the cross-matches decide before the scores: ``(rank, gal_flag, catalogued,
+    reason)``.
+
+    ``context`` is the alert's :class:`~vra_filters.lightcurve.Context`. A known solar-system
+    object gets ``policy.sso_rank`` and no galactic flag (never a candidate); a TNS match gets
+    ``policy.tns_rank``; a catalogue class among ``policy.galactic_classes`` (CV, VS) makes a
+    galactic source (``catalogued``: its tier is ``galactic`` whatever its rank). ``reason`` is
+    the sentence the annotation's explanation starts with ("" when the scores decided).
+    """
+    if context.solar_system:
+        ident = f" {context.ss_object_id}" if context.ss_object_id else ""
+        return (policy.sso_rank, False, False,
+                f"known solar-system object{ident}: never a candidate")
+    rank = policy.tns_rank if context.tns_name else float(score)
+    gal_flag = bool(gal_cand) and (rank < policy.eyeball_threshold
+                                   or not policy.gal_below_threshold_only)
+    klass = context.catalogue_class
+    if klass and klass in policy.galactic_classes and not context.tns_name:
+        return rank, True, True, f"catalogued {klass}: a galactic source"
+    return rank, gal_flag, False, ""
+
+
 def tier(rank: float, gal_flag: bool, distance_mpc: float, history: ObjectHistory,
-         mjd: float, policy: Policy, phase: float = 0.0) -> str:
+         mjd: float, policy: Policy, phase: float = 0.0, catalogued: bool = False) -> str:
     """The eyeball tier of an alert whose visit has already been added to ``history``.
 
     An object is undecided for the longer of: days since its first score, and its phase (days
-    since phase zero; past +15 d the scorers are outside their training window too)."""
+    since phase zero; past +15 d the scorers are outside their training window too).
+    ``catalogued``: a catalogue says the source is a known galactic one (:func:`context_rules`):
+    ``galactic`` whatever the scores and the garbage rules say."""
+    if catalogued:
+        return "galactic"
     if history.garbage:
         return "garbage"
     if max(mjd - history.first_mjd, phase) > policy.purgatory_days:

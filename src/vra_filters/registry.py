@@ -12,6 +12,7 @@ recorded, and every load checks the bytes against it (once per file per process)
 >>> art.file("trees.npz")                              # verified path          # doctest: +SKIP
 >>> registry.load_trees("vra/duck/day1/real")          # a cached TreeEnsemble  # doctest: +SKIP
 >>> registry.oracle_model_for("lsst")                  # 'elasticc'             # doctest: +SKIP
+>>> registry.vra_family_for("atlas")                   # 'duck'                 # doctest: +SKIP
 
 Kinds: ``trees`` (a :class:`~vra_filters.trees.TreeEnsemble` directory), ``oracle-weights``
 (``.npz`` + ``.json`` sidecar; the numpy variants), ``oracle-tflite`` (one ``.tflite``; the
@@ -43,6 +44,9 @@ __all__ = [
     "oracle_model_for",
     "oracle_routing",
     "sha256_file",
+    "vra_families",
+    "vra_family_for",
+    "vra_routing",
 ]
 
 ENV_VAR = "VRA_MODELS"
@@ -273,3 +277,28 @@ def oracle_model_for(survey: str) -> Optional[str]:
     if survey not in routing:
         raise KeyError(f"no ORACLE routing for survey {survey!r} (known: {', '.join(routing)})")
     return routing[survey]
+
+
+def vra_families() -> List[str]:
+    """Names of the VRA model families shipped (``vra/<family>/<stage>/<kind>`` tree models
+    with all four of day1/dayN x real/gal), in manifest order."""
+    names = [a.name.split("/") for a in artifacts("trees")]
+    found: Dict[str, set] = {}
+    for parts in names:
+        if len(parts) == 4 and parts[0] == "vra":
+            found.setdefault(parts[1], set()).add((parts[2], parts[3]))
+    full = {(st, k) for st in ("day1", "dayN") for k in ("real", "gal")}
+    return [f for f, have in found.items() if have >= full]
+
+
+def vra_routing() -> Dict[str, str]:
+    """Survey -> VRA model family for ``models="auto"``, from the manifest (``routing.vra``);
+    empty when the manifest has no such entry (every survey then uses ``duck``)."""
+    routing = _manifest(models_dir()).get("routing", {}).get("vra", {})
+    return {str(k): str(v) for k, v in routing.items() if v is not None}
+
+
+def vra_family_for(survey: str) -> str:
+    """The VRA model family that scores ``survey``'s alerts by default (``duck`` unless the
+    manifest routes the survey elsewhere)."""
+    return vra_routing().get(survey, "duck")

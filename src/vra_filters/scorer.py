@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -32,7 +33,7 @@ from . import features as F
 from .annotations import Annotation, explanations, make_annotation, provenance
 from .history import visits
 from .lightcurve import SURVEY_BANDS, LightCurve, LightCurveBatch
-from .policies import ObjectHistory, Policy, is_garbage, load_policy, tier
+from .policies import ObjectHistory, Policy, context_rules, is_garbage, load_policy, tier
 from .readers import Skip
 from .registry import load_trees
 from .score import galactic_candidate, vra_score
@@ -54,8 +55,27 @@ class VRAModels:
 
     @classmethod
     def load(cls, family: str = "duck") -> VRAModels:
-        return cls(*(load_trees(f"vra/{family}/{stage}/{kind}")
-                     for stage in ("day1", "dayN") for kind in ("real", "gal")))
+        """A family by its registry name (``vra/<family>/<stage>/<kind>``), else a directory
+        holding ``day1/{real,gal}`` and ``dayN/{real,gal}`` (what ``vra train`` writes)."""
+        from .registry import vra_families
+        if family not in vra_families() and os.path.isdir(family):
+            from .trees import TreeEnsemble
+            out = cls(*(TreeEnsemble.load(os.path.join(family, stage, kind))
+                        for stage in ("day1", "dayN") for kind in ("real", "gal")))
+        elif family not in vra_families():
+            raise ValueError(f"VRA models {family!r}: neither a model family of the registry "
+                             f"({', '.join(vra_families()) or 'none'}) nor a directory with "
+                             "day1/ and dayN/ models")
+        else:
+            out = cls(*(load_trees(f"vra/{family}/{stage}/{kind}")
+                        for stage in ("day1", "dayN") for kind in ("real", "gal")))
+        for stage, names in (("day1", F.DAY1_FEATURES), ("dayN", F.DAYN_FEATURES)):
+            for model in out.pair(stage):
+                if list(model.feature_names) != list(names):
+                    raise ValueError(f"VRA model {model.name or family} ({stage}) takes "
+                                     f"{model.feature_names}, not the {stage} features "
+                                     f"{list(names)} in that order")
+        return out
 
     def pair(self, stage: str) -> Tuple[TreeEnsemble, TreeEnsemble]:
         return (self.day1_real, self.day1_gal) if stage == "day1" else (self.dayN_real,
@@ -106,6 +126,34 @@ def validate(batch: LightCurveBatch) -> List[Optional[str]]:
     return reasons
 
 
+def _provenance(models: VRAModels) -> Dict[str, Dict[str, Dict[str, str]]]:
+    return {stage: {"real": provenance(r), "gal": provenance(g)}
+            for stage in ("day1", "dayN") for r, g in [models.pair(stage)]}
+
+
+def _vra_models(models: Any) -> Tuple[VRAModels, Dict[str, VRAModels]]:
+    """The default VRA models and those of the surveys routed elsewhere, for
+    ``Scorer.load(models=...)``: ``"auto"`` (the registry's routing), a family or directory
+    for every survey, or ``{survey: family}``. Each family is loaded once."""
+    if isinstance(models, Mapping):
+        routes = {str(k): str(v) for k, v in models.items()}
+    elif models == "auto":
+        from .registry import vra_routing
+        routes = vra_routing()
+    else:
+        return VRAModels.load(str(models)), {}
+    values = list(routes.values())
+    base_name = "duck" if "duck" in values or not values else values[0]
+    loaded = {base_name: VRAModels.load(base_name)}
+    survey_models = {}
+    for survey, family in routes.items():
+        if family != base_name:
+            if family not in loaded:
+                loaded[family] = VRAModels.load(family)
+            survey_models[survey] = loaded[family]
+    return loaded[base_name], survey_models
+
+
 def _oracle_routing(oracle: Any) -> Dict[str, str]:
     """survey -> ORACLE model name for ``Scorer.load(oracle=...)``."""
     if oracle is None or oracle == "none":
@@ -128,21 +176,27 @@ class Scorer:
 
     def __init__(self, models: VRAModels, policy: Policy, oracles: Mapping[str, Any],
                  ebv: Optional[float] = None, ebv_map: Any = None,
-                 with_features: bool = False) -> None:
+                 with_features: bool = False,
+                 survey_models: Optional[Mapping[str, VRAModels]] = None) -> None:
         if ebv is None and ebv_map is None:
             raise ValueError("Scorer needs an E(B-V) map or a fixed ebv")
         self.models = models
+        #: survey -> the VRA models its alerts use, where not ``models`` (registry routing).
+        self.survey_models = dict(survey_models or {})
         self.policy = policy
         self.oracles = dict(oracles)
         self.ebv = None if ebv is None else float(ebv)
         self.ebv_map = ebv_map
         self.with_features = bool(with_features)
-        self._provenance = {stage: {"real": provenance(r), "gal": provenance(g)}
-                            for stage in ("day1", "dayN") for r, g in [models.pair(stage)]}
+        self._provenance = _provenance(models)
+        self._survey_provenance = {s: _provenance(m) for s, m in self.survey_models.items()}
+        routed = {f"{survey}/{stage}/{kind}": prov
+                  for survey, by_stage in sorted(self._survey_provenance.items())
+                  for stage, pair in by_stage.items() for kind, prov in pair.items()}
         self.settings: Dict[str, Any] = {
             "vra_filters": __version__,
-            "models": {f"{stage}/{kind}": prov for stage, pair in self._provenance.items()
-                       for kind, prov in pair.items()},
+            "models": {**{f"{stage}/{kind}": prov for stage, pair in self._provenance.items()
+                          for kind, prov in pair.items()}, **routed},
             "policy": asdict(policy),
             "oracle": {s: dict(o.info(), threshold=o.threshold)
                        for s, o in sorted(self.oracles.items())},
@@ -159,7 +213,7 @@ class Scorer:
     @classmethod
     def load(cls, policy: Union[str, Policy, None] = "default", oracle: Any = "auto",
              oracle_variant: Optional[str] = None, ebv: Optional[float] = None, *,
-             models: str = "duck", oracle_convention: Optional[str] = None,
+             models: Any = "auto", oracle_convention: Optional[str] = None,
              oracle_threads: int = 1, with_features: bool = False,
              ebv_map: Any = None) -> Scorer:
         """Load every model once, from the registry.
@@ -169,9 +223,11 @@ class Scorer:
         or ``{survey: model}``. ``oracle_variant``: None = the deployed default (LiteRT int8,
         or the same int8 weights in numpy without LiteRT). ``ebv``: E(B-V) for alerts that
         carry none (else the dust map: ``ebv_map``, default ``$VRA_EBV_MAP`` or the shipped
-        SFD map).
+        SFD map). ``models``: ``"auto"`` (the registry's survey -> VRA family routing), a family
+        name or a directory of models for every survey (``vra train``), or ``{survey: family}``.
         """
         pol = policy if isinstance(policy, Policy) else load_policy(policy)
+        base, survey_models = _vra_models(models)
         routing = _oracle_routing(oracle)
         oracles: Dict[str, Any] = {}
         if routing:
@@ -186,8 +242,12 @@ class Scorer:
         if ebv is None and ebv_map is None:
             from .dust import default_map
             ebv_map = default_map()
-        return cls(VRAModels.load(models), pol, oracles, ebv=ebv, ebv_map=ebv_map,
-                   with_features=with_features)
+        return cls(base, pol, oracles, ebv=ebv, ebv_map=ebv_map,
+                   with_features=with_features, survey_models=survey_models)
+
+    def models_for(self, survey: str) -> VRAModels:
+        """The VRA models that score ``survey``'s alerts."""
+        return self.survey_models.get(survey, self.models)
 
     # ------------------------------------------------------------------ scoring
 
@@ -206,6 +266,14 @@ class Scorer:
         if history not in HISTORY_MODES:
             raise ValueError(f"history must be one of {HISTORY_MODES}, got {history!r}")
         return _Batch(self, list(lightcurves), dict(prior or {}), history).run()
+
+    def _families(self) -> List[VRAModels]:
+        """Every distinct set of VRA models in use (the default one first)."""
+        out = [self.models]
+        for m in self.survey_models.values():
+            if all(m is not o for o in out):
+                out.append(m)
+        return out
 
     def _tick(self, stage: str, since: float) -> float:
         now = time.perf_counter()
@@ -452,12 +520,13 @@ class _Batch:
         """p_real, p_gal and (for annotated alerts) the explanation of each planned alert."""
         s = self.s
         probs: Dict[int, Tuple[float, float, str]] = {}
-        for stage in ("day1", "dayN"):
-            idx = [j for j, (st, _) in plan.items() if st == stage]
+        for stage, models in [(st, m) for st in ("day1", "dayN") for m in s._families()]:
+            idx = [j for j, (st, _) in plan.items()
+                   if st == stage and s.models_for(self.lcs[j].survey) is models]
             if not idx:
                 continue
             matrix = feats.day1 if stage == "day1" else feats.dayN
-            real, gal = s.models.pair(stage)
+            real, gal = models.pair(stage)
 
             def run(ix, matrix=matrix, real=real, gal=gal):
                 X = matrix[[row[j] for j in ix]]
@@ -495,9 +564,9 @@ class _Batch:
             p_real, p_gal, why = probs[j]
             score = float(vra_score(p_real, p_gal, pol.vra_f))
             gal_cand = bool(galactic_candidate(p_real, p_gal, pol.gal_f, pol.gal_radius))
-            rank = pol.tns_rank if lc.context.tns_name else score
-            gal_flag = gal_cand and (rank < pol.eyeball_threshold
-                                     or not pol.gal_below_threshold_only)
+            rank, gal_flag, catalogued, reason = context_rules(score, gal_cand, lc.context, pol)
+            if reason:
+                why = f"{reason}; {why}" if why else reason
             if new:
                 h.add_visit(rank, lc.alert_mjd)
                 h.garbage = h.garbage or is_garbage(h, pol)
@@ -505,7 +574,8 @@ class _Batch:
             if self.emit[j] is None:
                 continue
             the_tier = (tier(rank, gal_flag, lc.context.distance_mpc, h, lc.alert_mjd, pol,
-                             phase=lc.alert_mjd - lc.t0) if h.n_visits else "purgatory")
+                             phase=lc.alert_mjd - lc.t0, catalogued=catalogued)
+                        if h.n_visits else "purgatory")
             features = None
             if s.with_features:
                 names = s.models.pair(stage)[0].feature_names
@@ -518,7 +588,8 @@ class _Batch:
                 p_gal=p_gal, vra_score=score, rank=rank, galactic=gal_flag, tier=the_tier,
                 status="new" if new else "out_of_order", tns_name=ctx.tns_name,
                 distance_mpc=ctx.distance_mpc, ebv=ctx.ebv,
-                ebv_source=ctx.ebv_source, explanation=why, models=s._provenance[stage],
+                ebv_source=ctx.ebv_source, explanation=why,
+                models=s._survey_provenance.get(lc.survey, s._provenance)[stage],
                 policy=pol.name, settings=s.fingerprint, features=features,
                 oracle=blocks.get(j))
             touched.add(key)
