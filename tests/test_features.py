@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vra_filters import features as F
+from vra_filters.history import atlas_visit_times
 from vra_filters.lightcurve import Context, LightCurve, LightCurveBatch
 from vra_filters.readers import atlas
 
@@ -43,7 +44,7 @@ def test_atlas_parity_day1_and_last_visit(name, run):
     lc = load_atlas(name)
     ebv = ref["ebv_sfd_input"]
     lc.context.ebv = math.nan if ebv is None else ebv
-    first_visit = lc.until(atlas.visit_times(lc)[0])
+    first_visit = lc.until(atlas_visit_times(lc)[0])
     feats = F.compute(LightCurveBatch.from_lightcurves([first_visit, lc]))
     assert_same(feats.day1[0], F.DAY1_FEATURES, ref["day1"]["features"])
     assert_same(feats.dayN[1], F.DAYN_FEATURES, ref["dayN_full_json"]["features"])

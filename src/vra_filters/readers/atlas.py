@@ -150,22 +150,3 @@ def from_record(data: Mapping) -> LightCurve:
         context=context,
         t0=t0,
     )
-
-
-def visit_times(lc: LightCurve, last_phase: float = 15.0) -> List[float]:
-    """The ATLAS visits of a light curve: the end of the flag night (day-1 scoring), then the
-    last exposure of every later night with data, up to ``last_phase`` days after phase zero
-    (where the day-N window closes and the VRA stops updating)."""
-    phase = lc.mjd - lc.t0
-    night = np.floor(phase)
-    later = (phase >= 1.0) & (phase < last_phase)
-    times = [float(lc.mjd[phase < 1.0].max())] if (phase < 1.0).any() else []
-    for n in np.unique(night[later]):
-        times.append(float(lc.mjd[later & (night == n)].max()))
-    return times
-
-
-def replay(lc: LightCurve) -> Iterator[LightCurve]:
-    """The object as each of its visits saw it (see :func:`visit_times`), oldest first."""
-    for mjd in visit_times(lc):
-        yield lc.until(mjd, alert_id=f"{lc.object_id}@{mjd:.5f}")
