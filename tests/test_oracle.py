@@ -603,3 +603,16 @@ def test_bts_negative_differences_fed_as_magpsf_and_missing_metadata():
     none = I.build_input(ztf(np.array([19.0, 19.5, 19.2, 18.8]), meta), "bts",
                          "first-detection/none")
     assert np.all(none.static == -9) and none.domain["warnings"] == ["missing_metadata"]
+
+
+def test_noise_outside_training():
+    """Idealised, nearly noise-free fluxes (PLAsTiCC's SNANA sample has median FLUXCALERR
+    ~0.01) are flagged; LSST-like errors are not."""
+    def lc(err_njy):
+        n = 6
+        return LightCurve("n", "lsst", mjd=60000.0 + np.arange(n), mag=np.full(n, 20.0),
+                          magerr=np.full(n, 0.1), band=["g"] * n, is_det=np.ones(n, bool),
+                          flux=np.full(n, 900.0), fluxerr=np.full(n, err_njy),
+                          context=Context(extra={"MWEBV": 0.02}))
+    assert I.build_input(lc(0.3), "elasticc").domain["warnings"] == ["noise_outside_training"]
+    assert I.build_input(lc(60.0), "elasticc").domain["warnings"] == []

@@ -19,7 +19,8 @@ SAMPLE = Path(__file__).resolve().parent / "data" / "demo" / "lasair_lsst_sample
 EYEBALL_TIERS = ("fast_track", "extragalactic", "galactic")
 #: ORACLE domain warnings as the eyeball list shows them next to the class.
 CAVEATS = {"too_few_points": "few points", "missing_metadata": "no context",
-           "bands_outside_training": "odd bands", "length_outside_training": "too long"}
+           "bands_outside_training": "odd bands", "length_outside_training": "too long",
+           "noise_outside_training": "odd noise"}
 TIER_COLOURS = {"fast_track": "tab:red", "extragalactic": "tab:blue", "galactic": "tab:green",
                 "purgatory": "tab:orange", "garbage": "0.6"}
 

@@ -127,7 +127,7 @@ MODEL_SURVEYS = {"elasticc": ("lsst", "elasticc"), "elasticc-lite": ("lsst", "el
 
 #: Domain-flag codes (:func:`domain`), each a caveat to show next to the class.
 WARNINGS = ("too_few_points", "missing_metadata", "bands_outside_training",
-            "length_outside_training")
+            "length_outside_training", "noise_outside_training")
 #: Fewer detections than this: ``too_few_points`` (on the labelled sets the leaf recall at
 #: 1-2 detections is far below that at 3+; models/oracle/README.md).
 MIN_DETECTIONS = 3
@@ -135,6 +135,11 @@ MIN_DETECTIONS = 3
 #: ELAsTiCC training cut every light curve at a random 2**U(0, 11) < 2048 d after its first
 #: detection. None: no bound known (BTS was cut by a fraction of its points).
 MAX_DAYS_AFTER_DETECTION = {"elasticc": 2048.0, "elasticc-lite": 2048.0, "bts": None}
+#: Median flux error (FLUXCAL) below which the noise is unlike anything the ELAsTiCC model saw:
+#: 0.05 FLUXCAL = 1.8 nJy, 50x below the smallest errors of the ELAsTiCC alerts (>= 2.5 on the
+#: labelled set) and below every real Rubin alert of the samples (medians >= 0.12); idealised
+#: noise-free simulations (the PLAsTiCC SNANA sample: 0.005-0.01) fall under it.
+MIN_MEDIAN_FLUXERR = {"elasticc": 0.05, "elasticc-lite": 0.05, "bts": None}
 
 
 @dataclass
@@ -233,6 +238,9 @@ def domain(rows: ModelRows, n: int | None = None) -> dict:
     limit = MAX_DAYS_AFTER_DETECTION.get(rows.model)
     if limit is not None and det.size and last - rows.mjd[det[0]] > limit:
         warnings.append("length_outside_training")
+    floor = MIN_MEDIAN_FLUXERR.get(rows.model)
+    if floor is not None and n and float(np.median(rows.feats[:n, 1])) < floor:
+        warnings.append("noise_outside_training")
     return {"n_detections": int(det.size), "warnings": warnings}
 
 
