@@ -514,11 +514,14 @@ def test_static_sources():
 
 
 def test_upstream_convention_through_the_scorer_reproduces_upstream(ref, sample_alerts):
-    """``--oracle-convention upstream`` on the shipped packets: the Scorer (which fills E(B-V)
-    from its dust map) gives upstream's class probabilities for every reference object, and
-    for every shipped LSST alert exactly what the bare Oracle gives."""
+    """``--oracle-convention upstream`` on the shipped packets (tests/data and the demo's): the
+    Scorer (which fills E(B-V) from its dust map) gives upstream's class probabilities for every
+    reference object, and for every shipped LSST alert exactly what the bare Oracle gives."""
     from vra_filters import Scorer
+    from vra_filters.demo import SAMPLE
+    from vra_filters.readers import read
 
+    sample_alerts = list(sample_alerts) + read(SAMPLE).lightcurves  # + the demo's alerts
     scorer = Scorer.load(oracle={"lsst": "elasticc"}, oracle_variant="numpy-float32",
                          oracle_convention="upstream")
     anns = scorer.score(sample_alerts, history="packet").annotations
