@@ -140,3 +140,15 @@ def test_scores_equal_the_core_scored_alone():
             ann.p_real, ann.rank, ann.visit, ann.tier)
         assert row["oracle_leaf_class"] == ann.oracle["top"]["leaf"]["class"]
     assert scoring.LOADS == 1 and isinstance(s, vra.Scorer)
+
+
+def test_remote_paths_are_left_to_spark():
+    from vra_fink import job
+
+    assert job.is_local("out/x") and job.is_local("file:///tmp/x")
+    assert not job.is_local("hdfs:///fink/science") and not job.is_local("s3a://b/k")
+    assert job.input_format("hdfs:///fink/science/2026") == "parquet"
+    assert job.input_format("s3a://bucket/alerts.avro") == "avro"
+    assert job.input_format(str(DATA / "fink_lsst_part-2-918301.avro")) == "avro"
+    with pytest.raises(job.JobError, match="expected .parquet or .avro files"):
+        job.input_format(str(DATA))  # a folder of mixed files

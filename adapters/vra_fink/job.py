@@ -36,9 +36,23 @@ class JobError(Exception):
     """A problem with the job's input or set-up, in plain words (the CLI prints it)."""
 
 
+def is_local(path: str) -> bool:
+    """Whether ``path`` is on this machine (no URI scheme, or ``file:``)."""
+    scheme, sep, _ = str(path).partition("://")
+    return not sep or scheme == "file"
+
+
+def _local(path: str) -> Path:
+    text = str(path)
+    return Path(text[len("file://"):] if text.startswith("file://") else text)
+
+
 def input_format(path: str) -> str:
-    """``"avro"`` or ``"parquet"`` from the file names (a folder: the files in it)."""
-    p = Path(path)
+    """``"avro"`` or ``"parquet"`` from the file names (a folder: the files in it); a remote
+    path (``hdfs://``, ``s3a://``...) by its name alone (``.avro`` or else parquet)."""
+    if not is_local(path):
+        return "avro" if str(path).rstrip("/").endswith(".avro") else "parquet"
+    p = _local(path)
     if not p.exists():
         raise JobError(f"{path}: no such file or folder")
     names = [p.name] if p.is_file() else [q.name for q in p.rglob("*") if q.is_file()]
@@ -75,9 +89,9 @@ def session(master: str = "local[*]", jars: Iterable[str] = (), packages: Iterab
     from pyspark.sql import SparkSession
 
     local = master.startswith("local")
-    if local:
+    if local:  # on a cluster the executors have their own Python and addresses
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app)
     settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
                 "spark.sql.session.timeZone": "UTC"}
@@ -143,21 +157,32 @@ def summarise(scored: Any, selections: Dict[str, Any]) -> Dict[str, Any]:
 def run(spark: Any, input_path: str, output: str, fmt: Optional[str] = None,
         overwrite: bool = False) -> Dict[str, Any]:
     """Score ``input_path``, write the output folder (module docstring); the summary."""
-    out = Path(output)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    local = is_local(output)
+    out = _local(output) if local else None
+    if local and out.exists() and any(out.iterdir()) and not overwrite:
         raise JobError(f"{output}: exists and is not empty (pass --overwrite)")
-    mode = "overwrite"
+    mode = "overwrite" if overwrite else "errorifexists"
+    base = str(output).rstrip("/")
     df = read(spark, input_path, fmt)
-    score(df).write.mode(mode).parquet(str(out / "alerts"))
-    scored = spark.read.parquet(str(out / "alerts"))
-    selections = {}
-    for name in fink_filters.FILTERS:
-        selected = fink_filters.apply(scored, fink_filters.load(name))
-        selected.write.mode(mode).parquet(str(out / name))
-        selections[name] = spark.read.parquet(str(out / name))
+    try:
+        score(df).write.mode(mode).parquet(f"{base}/alerts")
+        scored = spark.read.parquet(f"{base}/alerts")
+        selections = {}
+        for name in fink_filters.FILTERS:
+            selected = fink_filters.apply(scored, fink_filters.load(name))
+            selected.write.mode(mode).parquet(f"{base}/{name}")
+            selections[name] = spark.read.parquet(f"{base}/{name}")
+    except JobError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - py4j wraps Spark's errors
+        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        if "already exists" in text:
+            raise JobError(f"{output}: already exists (pass --overwrite)") from None
+        raise JobError(f"the Spark job failed: {text}") from None
     summary = summarise(scored, selections)
-    summary.update(input=str(input_path), output=str(out), survey=_survey(scored))
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    summary.update(input=str(input_path), output=str(output), survey=_survey(scored))
+    if local:  # a remote output gets its summary on stdout only
+        (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary
 
 
