@@ -146,3 +146,20 @@ def test_a_catalogued_variable_star_goes_to_the_galactic_tier(scorer):
     assert star.tier == "galactic" and star.galactic
     assert star.explanation.startswith("catalogued VS: a galactic source")
     assert star.p_real == plain.p_real  # the class is context for the policy, not a feature
+
+
+def test_fink_tns_and_mangrove_distance_reach_the_rank_and_the_fast_track(scorer):
+    recs = {r.data["objectId"]: r.data
+            for r in ztf.iter_records(DATA / "fink" / "fink_ztf_part-3-305711.avro")}
+    host = recs["ZTF26aamgikr"]  # Mangrove host PGC042562 at 64 Mpc, no TNS match
+    lc = ztf.from_record(host)
+    assert lc.context.distance_mpc == pytest.approx(64.1379976753) and not lc.context.tns_name
+    plain = scorer.score([lc]).annotations[0]
+    assert plain.rank == plain.vra_score >= 7.0 and plain.tier == "fast_track"
+    hostless = dict(host, mangrove=dict(host["mangrove"], lum_dist="None"))
+    far = scorer.score([ztf.from_record(hostless)]).annotations[0]
+    assert far.tier == "extragalactic" and far.rank == plain.rank  # no host distance known
+    faint = scorer.score([ztf.from_record(dict(recs["ZTF26aamcbly"], tns="SN Ia"))])
+    assert faint.annotations[0].vra_score < 1.0 and faint.annotations[0].rank == 10.0
+    assert faint.annotations[0].tns_name == "SN Ia" and faint.annotations[0].tier == \
+        "extragalactic"
