@@ -12,63 +12,36 @@ pd = pytest.importorskip("pandas")
 
 import vra_filters as vra  # noqa: E402
 from vra_filters.readers import ztf  # noqa: E402
-from vra_fink import context, packets, scoring  # noqa: E402
+from vra_fink import packets, scoring  # noqa: E402
 from vra_fink.filters import load  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "fink"
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("SN 2026abc", "SN 2026abc"), (" AT 2026x ", "AT 2026x"), (None, ""), (math.nan, ""),
-    ("nan", ""), ("None", ""), ("Unknown", ""), ("Fail 503", ""), ("", ""),
-])
-def test_fink_placeholders_are_no_value(value, expected):
-    assert context.label(value) == expected
-
-
-def _rubin(tns=None, dist=None, otype=None, sso=None, ss_id=None):
-    return {"diaSource": {"ssObjectId": ss_id}, "pred": {"is_sso": sso},
-            "xm": {"tns_fullname": tns, "mangrove_lum_dist": dist, "simbad_otype": otype}}
-
-
-def _ztf(tns="", dist=None, otype=None, roid=0):
-    return {"tns": tns, "mangrove": {"lum_dist": dist}, "cdsxmatch": otype, "roid": roid}
-
-
-def test_rubin_and_ztf_cross_match_as_context():
-    r = context.rubin(_rubin("SN 2026abc", 57.05, "CataclyV*", None, 0))
-    assert r == {"tns_name": "SN 2026abc", "distance_mpc": 57.05, "catalogue_class": "CV",
-                 "known_sso": False}
-    assert context.rubin(_rubin(otype="QSO", sso=True))["catalogue_class"] == "AGN"
-    assert context.rubin(_rubin(ss_id=21163624394469969))["known_sso"] is True
-    assert context.rubin({})["known_sso"] is False
-    z = context.ztf(_ztf("SN Ia", "112.441993769", "RRLyr", 3))
-    assert z == {"tns_name": "SN Ia", "distance_mpc": 112.441993769, "catalogue_class": "",
-                 "known_sso": True}
-    for junk in ("None", "-5", "inf", "x", None, True):
-        assert math.isnan(context.ztf(_ztf("", junk, "Unknown", 0))["distance_mpc"])
-    assert context.ztf(_ztf(roid=2))["known_sso"] is False  # 2: a *new* SSO candidate
-    as_map = dict(_ztf(), mangrove=[("HyperLEDA_name", "PGC168354"), ("lum_dist", "57.0")])
-    assert context.ztf(as_map)["distance_mpc"] == 57.0  # a map column read by pyarrow
-
-
-def test_context_reaches_the_core_rank_and_tier():
+def test_fink_cross_matches_in_the_packets_reach_the_cores_rank_and_tier():
+    """The packets carry Fink's ZTF cross-matches at the top level, as Fink's files do; the
+    core maps them (TNS -> rank 10, Mangrove host -> fast track, SIMBAD CV -> a catalogued
+    galactic source, roid 3 -> never a candidate) and the row reports the context used."""
     packet = next(r.data for r in ztf.iter_records(DATA / "ztf_few_SLSN_alerts.parquet")
                   if r.data["objectId"] == "ZTF18acenqto")
 
     def scored(**changes):
         (row,) = scoring.score_packets([dict(packet, **changes)], "ztf")
+        assert row["reason"] is None
         return row
 
     near = scored(tns="SLSN-I", mangrove={"lum_dist": "40"}, cdsxmatch="Galaxy")
-    assert near["reason"] is None and near["rank"] == 10.0 and near["tns_name"] == "SLSN-I"
+    assert near["rank"] == 10.0 and near["tns_name"] == "SLSN-I"
     assert near["tier"] == "fast_track" and near["distance_mpc"] == 40.0
     far = scored(tns="SLSN-I", mangrove={"lum_dist": "400"}, cdsxmatch="Galaxy")
     assert far["tier"] == "extragalactic" and far["p_real"] == near["p_real"]
-    cv = scored(tns="", mangrove={"lum_dist": "400"}, cdsxmatch="CV*")
-    assert cv["catalogue_class"] == "CV" and near["catalogue_class"] is None
-    assert cv["p_real"] != near["p_real"]  # the VRA's CV feature read the class
-    assert scored(roid=3)["known_sso"] is True and near["known_sso"] is False
+    assert far["catalogue_class"] is None and far["known_sso"] is False
+    cv = scored(tns="", mangrove={"lum_dist": "Fail 503"}, cdsxmatch="CV*")
+    assert cv["catalogue_class"] == "CV" and cv["distance_mpc"] is None
+    assert cv["p_real"] != far["p_real"]  # the VRA's CV feature read the class
+    asteroid = scored(tns="SLSN-I", roid=3)
+    assert asteroid["known_sso"] is True and asteroid["tier"] not in ("fast_track",
+                                                                     "extragalactic")
 
 
 def test_a_null_struct_is_a_missing_record_and_ids_of_zero_count_as_null():
@@ -134,11 +107,11 @@ def test_scores_equal_the_core_scored_alone():
     rows = scoring.score_packets(records, "ztf")
     s = scoring.scorer()
     for record, row in zip(records, rows):
-        lc = context.apply(ztf.from_record(record), context.ztf(record))
-        (ann,) = s.score([lc], history="packet").annotations
-        assert (row["p_real"], row["rank"], row["visit"], row["tier"]) == (
-            ann.p_real, ann.rank, ann.visit, ann.tier)
+        (ann,) = s.score([ztf.from_record(record)], history="packet").annotations
+        assert (row["p_real"], row["rank"], row["visit"], row["tier"], row["tns_name"]) == (
+            ann.p_real, ann.rank, ann.visit, ann.tier, ann.tns_name)
         assert row["oracle_leaf_class"] == ann.oracle["top"]["leaf"]["class"]
+    assert sum(r["rank"] == 10.0 for r in rows) == 5  # the sample's TNS objects
     assert scoring.LOADS == 1 and isinstance(s, vra.Scorer)
 
 

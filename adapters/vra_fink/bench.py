@@ -10,8 +10,8 @@ shape costs and none is a duplicate of another. Three timings, one core each:
 * ``core``: the same packets as dicts, ``from_record`` + ``Scorer.score(history="packet")`` in
   this process, in batches of the Arrow batch size (after a warm-up pass; best of ``runs``),
   with the time per core stage;
-* ``core_and_rows``: the same plus the adapter's own work on packets (cross-match context,
-  splitting objects across calls, the output rows), without Spark's Arrow/pandas conversions.
+* ``core_and_rows``: the same plus the adapter's own work on packets (splitting objects across
+  calls, the output rows), without Spark's Arrow/pandas conversions.
 
 ``overhead`` = spark - core, per alert. Fink's budget is 5 ms/alert (200 alerts/s/core).
 """

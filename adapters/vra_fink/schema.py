@@ -28,8 +28,9 @@ FIELDS: List[Tuple[str, str, str]] = [
     ("tier", "string", "fast_track, extragalactic, galactic, purgatory or garbage"),
     ("tns_name", "string", "the TNS match the rank-10 rule used (null: none)"),
     ("distance_mpc", "double", "host distance used by the fast track (Mpc; null: unknown)"),
-    ("catalogue_class", "string", "catalogue class given to the VRA (CV, AGN; null: none)"),
-    ("known_sso", "boolean", "the alert is a known solar-system object (not a VRA rule yet)"),
+    ("catalogue_class", "string", "catalogue class given to the VRA (CV, VS, AGN; null: none)"),
+    ("known_sso", "boolean", "a known solar-system object (the policies never make it a "
+                             "candidate)"),
     ("ebv", "double", "Milky Way E(B-V) used by the VRA features"),
     ("explanation", "string", "the features that pushed the VRA score most"),
     ("oracle_status", "string", "ORACLE outcome: ok, or why it gave no class"),

@@ -3,7 +3,10 @@
 The scorer is loaded once per Python worker (:func:`scorer`, a module-level lazy singleton:
 Spark reuses its Python workers across batches and tasks), never per batch. Scoring is the
 core's stateless path, ``Scorer.score(lightcurves, history="packet")``: each alert's own
-earlier detections are replayed as the object's earlier alerts.
+earlier detections are replayed as the object's earlier alerts. Fink's cross-matches travel in
+the packets (:mod:`.packets`) and the core's readers map them (``vra_filters.readers.crossmatch``:
+TNS, Mangrove distance, catalogue class, solar-system objects); the output reports the context
+the VRA used.
 
 So that an alert's result never depends on which other alerts share its Arrow batch (Spark
 chooses that), alerts of one object are scored in separate calls: the k-th alert of every
@@ -26,7 +29,6 @@ import vra_filters as vra
 from vra_filters.readers import rubin as rubin_reader
 from vra_filters.readers import ztf as ztf_reader
 
-from . import context
 from .schema import NAMES
 
 #: Environment variables read when the worker builds its scorer (so a cluster job can choose
@@ -72,7 +74,7 @@ def _models(ann: vra.Annotation) -> str:
                      for _, m in sorted(ann.models.items()))
 
 
-def row(ann: vra.Annotation, lc: vra.LightCurve, fields: Dict[str, Any]) -> Dict[str, Any]:
+def row(ann: vra.Annotation, lc: vra.LightCurve) -> Dict[str, Any]:
     """The output struct of a scored alert (``lc``: its light curve, for the context used)."""
     ctx = lc.context
     out: Dict[str, Any] = {
@@ -83,7 +85,7 @@ def row(ann: vra.Annotation, lc: vra.LightCurve, fields: Dict[str, Any]) -> Dict
         "tier": ann.tier, "tns_name": ann.tns_name,
         "distance_mpc": None if math.isnan(ctx.distance_mpc) else ctx.distance_mpc,
         "catalogue_class": ctx.catalogue_class or None,
-        "known_sso": context.known_sso(lc, fields), "ebv": ann.ebv,
+        "known_sso": bool(ctx.solar_system), "ebv": ann.ebv,
         "explanation": ann.explanation,
         "vra_models": _models(ann), "vra_filters_version": vra.__version__,
         "settings": ann.settings, "reason": None,
@@ -127,18 +129,15 @@ def score_packets(packets: Sequence[Any], survey: str,
     """One output row per packet (see the module docstring) of ``survey`` (``lsst``/``ztf``);
     ``bad``: a reason to reject a row before reading it."""
     from_record = rubin_reader.from_record if survey == "lsst" else ztf_reader.from_record
-    mapping = context.rubin if survey == "lsst" else context.ztf
     n = len(packets)
     out: List[Optional[Dict[str, Any]]] = [None] * n
     lcs: Dict[int, vra.LightCurve] = {}
-    fields: Dict[int, Dict[str, Any]] = {}
     for i, packet in enumerate(packets):
         if bad is not None and bad[i]:
             out[i] = failed(bad[i])
             continue
         try:
-            fields[i] = mapping(packet)
-            lcs[i] = context.apply(from_record(packet), fields[i])
+            lcs[i] = from_record(packet)
         except Exception as exc:  # noqa: BLE001 - the boundary: a row, never the job
             out[i] = failed(_reason(exc))
     if lcs:
@@ -150,7 +149,7 @@ def score_packets(packets: Sequence[Any], survey: str,
                 result = s.score([lcs[i] for i in rows], history="packet").results
                 for i, res in zip(rows, result):
                     out[i] = (failed(res.reason) if isinstance(res, vra.Skip)
-                              else row(res, lcs[i], fields[i]))
+                              else row(res, lcs[i]))
         except Exception as exc:  # noqa: BLE001 - a broken scorer: every row says so
             why = "scorer failed: " + _reason(exc)
             for i in lcs:
