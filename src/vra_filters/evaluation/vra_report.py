@@ -57,10 +57,12 @@ def _score_space_figure(data: LabelledSet, scored: Any, path: Path) -> None:
     cs = ax.contour(pr, pg, vra_score(pr, pg), levels=[1, 3, 5, 7, 9], colors="#bbbbbb",
                     linewidths=0.8)
     ax.clabel(cs, fontsize=7, fmt="%g")
-    for lab in sorted(set(data.labels.tolist())):
-        sel = data.labels == lab
-        ax.scatter(scored.p_real[sel], scored.p_gal[sel], s=8, alpha=0.6,
-                   color=LABEL_COLOURS.get(lab, "#000000"), label=f"{lab} ({sel.sum()})")
+    markers = "osD^vx"
+    for k, lab in enumerate(sorted(set(data.labels.tolist()))):
+        sel = data.labels == lab  # shrinking markers: a label under another still shows
+        ax.scatter(scored.p_real[sel], scored.p_gal[sel], s=40 / (k + 1), alpha=0.6,
+                   marker=markers[k % len(markers)], color=LABEL_COLOURS.get(lab, "#000000"),
+                   label=f"{lab} ({sel.sum()})")
     ax.set_xlabel("p_real")
     ax.set_ylabel("p_gal")
     ax.set_xlim(-0.02, 1.02)
