@@ -40,12 +40,14 @@ __all__ = [
     "get",
     "list_trees",
     "load_trees",
+    "load_vra_family",
     "models_dir",
     "oracle_model_for",
     "oracle_routing",
     "sha256_file",
     "vra_families",
     "vra_family_for",
+    "vra_routes",
     "vra_routing",
 ]
 
@@ -302,3 +304,46 @@ def vra_family_for(survey: str) -> str:
     """The VRA model family that scores ``survey``'s alerts by default (``duck`` unless the
     manifest routes the survey elsewhere)."""
     return vra_routing().get(survey, "duck")
+
+
+def load_vra_family(family: str) -> List[Any]:
+    """The four tree models of a VRA family -- day1 real, day1 gal, dayN real, dayN gal -- by
+    its registry name (``vra/<family>/<stage>/<kind>``), else from a directory holding
+    ``day1/{real,gal}`` and ``dayN/{real,gal}`` (what ``vra train`` writes). Each must take
+    the stage's VRA features in their canonical order (ValueError otherwise)."""
+    from .features import DAY1_FEATURES, DAYN_FEATURES
+    from .trees import TreeEnsemble
+
+    parts = [(stage, kind) for stage in ("day1", "dayN") for kind in ("real", "gal")]
+    known = vra_families()
+    if family in known:
+        out = [load_trees(f"vra/{family}/{stage}/{kind}") for stage, kind in parts]
+    elif os.path.isdir(family):
+        out = [TreeEnsemble.load(os.path.join(family, stage, kind)) for stage, kind in parts]
+    else:
+        raise ValueError(f"VRA models {family!r}: neither a model family of the registry "
+                         f"({', '.join(known) or 'none'}) nor a directory with day1/ and "
+                         "dayN/ models")
+    for (stage, _), model in zip(parts, out):
+        names = DAY1_FEATURES if stage == "day1" else DAYN_FEATURES
+        if list(model.feature_names) != list(names):
+            raise ValueError(f"VRA model {model.name or family} ({stage}) takes "
+                             f"{model.feature_names}, not the {stage} features {list(names)} "
+                             "in that order")
+    return out
+
+
+def vra_routes(models: Any = "auto") -> Tuple[str, Dict[str, str]]:
+    """``(default family, {survey: family})`` for ``Scorer.load(models=...)``: ``"auto"``
+    (:func:`vra_routing`), one family or directory for every survey, or ``{survey: family}``.
+    Only surveys whose family differs from the default are listed."""
+    if isinstance(models, Mapping):
+        routes = {str(k): str(v) for k, v in models.items()}
+    elif models == "auto":
+        routes = vra_routing()
+    else:
+        return str(models), {}
+    values = list(routes.values())
+    base = "duck" if "duck" in values or not values else values[0]
+    return base, {s: f for s, f in routes.items() if f != base}
+

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -35,7 +34,7 @@ from .history import visits
 from .lightcurve import SURVEY_BANDS, LightCurve, LightCurveBatch
 from .policies import ObjectHistory, Policy, context_rules, is_garbage, load_policy, tier
 from .readers import Skip
-from .registry import load_trees
+from .registry import load_vra_family, vra_routes
 from .score import galactic_candidate, vra_score
 from .state import Key, ObjectState
 from .trees import TreeEnsemble
@@ -55,27 +54,9 @@ class VRAModels:
 
     @classmethod
     def load(cls, family: str = "duck") -> VRAModels:
-        """A family by its registry name (``vra/<family>/<stage>/<kind>``), else a directory
-        holding ``day1/{real,gal}`` and ``dayN/{real,gal}`` (what ``vra train`` writes)."""
-        from .registry import vra_families
-        if family not in vra_families() and os.path.isdir(family):
-            from .trees import TreeEnsemble
-            out = cls(*(TreeEnsemble.load(os.path.join(family, stage, kind))
-                        for stage in ("day1", "dayN") for kind in ("real", "gal")))
-        elif family not in vra_families():
-            raise ValueError(f"VRA models {family!r}: neither a model family of the registry "
-                             f"({', '.join(vra_families()) or 'none'}) nor a directory with "
-                             "day1/ and dayN/ models")
-        else:
-            out = cls(*(load_trees(f"vra/{family}/{stage}/{kind}")
-                        for stage in ("day1", "dayN") for kind in ("real", "gal")))
-        for stage, names in (("day1", F.DAY1_FEATURES), ("dayN", F.DAYN_FEATURES)):
-            for model in out.pair(stage):
-                if list(model.feature_names) != list(names):
-                    raise ValueError(f"VRA model {model.name or family} ({stage}) takes "
-                                     f"{model.feature_names}, not the {stage} features "
-                                     f"{list(names)} in that order")
-        return out
+        """A family by its registry name, else a ``vra train`` directory
+        (:func:`~vra_filters.registry.load_vra_family`)."""
+        return cls(*load_vra_family(family))
 
     def pair(self, stage: str) -> Tuple[TreeEnsemble, TreeEnsemble]:
         return (self.day1_real, self.day1_gal) if stage == "day1" else (self.dayN_real,
@@ -132,26 +113,11 @@ def _provenance(models: VRAModels) -> Dict[str, Dict[str, Dict[str, str]]]:
 
 
 def _vra_models(models: Any) -> Tuple[VRAModels, Dict[str, VRAModels]]:
-    """The default VRA models and those of the surveys routed elsewhere, for
-    ``Scorer.load(models=...)``: ``"auto"`` (the registry's routing), a family or directory
-    for every survey, or ``{survey: family}``. Each family is loaded once."""
-    if isinstance(models, Mapping):
-        routes = {str(k): str(v) for k, v in models.items()}
-    elif models == "auto":
-        from .registry import vra_routing
-        routes = vra_routing()
-    else:
-        return VRAModels.load(str(models)), {}
-    values = list(routes.values())
-    base_name = "duck" if "duck" in values or not values else values[0]
-    loaded = {base_name: VRAModels.load(base_name)}
-    survey_models = {}
-    for survey, family in routes.items():
-        if family != base_name:
-            if family not in loaded:
-                loaded[family] = VRAModels.load(family)
-            survey_models[survey] = loaded[family]
-    return loaded[base_name], survey_models
+    """The default VRA models and those of the surveys routed elsewhere
+    (:func:`~vra_filters.registry.vra_routes`), each family loaded once."""
+    base, routes = vra_routes(models)
+    loaded = {f: VRAModels.load(f) for f in {base, *routes.values()}}
+    return loaded[base], {s: loaded[f] for s, f in routes.items()}
 
 
 def _oracle_routing(oracle: Any) -> Dict[str, str]:
