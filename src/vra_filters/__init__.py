@@ -18,7 +18,7 @@ from .history import visits  # noqa: E402
 from .lightcurve import Context, InputError, LightCurve  # noqa: E402
 from .policies import TIERS, Policy, load_policy  # noqa: E402
 from .readers import Skip, read  # noqa: E402
-from .scorer import ScoreResult, Scorer  # noqa: E402
+from .scorer import Scorer, ScoreResult  # noqa: E402
 from .state import MemoryStore, ObjectState, SQLiteStore, StateError, StateStore  # noqa: E402
 from .stream import Stream  # noqa: E402
 

@@ -237,7 +237,7 @@ def _user_figures(records: List[dict], n_alerts: int, oracle: bool, say) -> Dict
     alerts = visits(lc)
     lat = []
     prior: Dict = {}
-    for rep in range(3):
+    for _ in range(3):
         prior = {}
         for a in alerts:
             t = time.perf_counter()
