@@ -1,0 +1,427 @@
+"""One call of :meth:`vra_filters.Scorer.score`: the work list and the stages over it.
+
+The stages run vectorised over the batch -- validation, E(B-V), features, ORACLE, the trees --
+then the policies walk each object's alerts in time order. Each stage runs behind one guard:
+if it raises, the alerts that make it raise are found and skipped with the reason, and the
+stage runs again on the rest. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+import numpy as np
+
+from . import features as F
+from .annotations import Annotation, explanations, make_annotation
+from .history import visits
+from .lightcurve import LightCurve, LightCurveBatch
+from .policies import ObjectHistory, context_rules, is_garbage, tier
+from .readers import Skip
+from .score import galactic_candidate, vra_score
+from .state import Key, ObjectState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .scorer import Scorer
+
+
+@dataclass
+class ScoreResult:
+    """What :meth:`Scorer.score` returns.
+
+    ``results``: one :class:`Annotation` or :class:`Skip` per input, in input order;
+    ``states``: the new :class:`ObjectState` of every object the batch changed."""
+
+    results: List[Union[Annotation, Skip]]
+    states: Dict[Key, ObjectState]
+
+    @property
+    def annotations(self) -> List[Annotation]:
+        return [r for r in self.results if isinstance(r, Annotation)]
+
+    @property
+    def skips(self) -> List[Skip]:
+        return [r for r in self.results if isinstance(r, Skip)]
+
+
+def validate(batch: LightCurveBatch) -> List[Optional[str]]:
+    """Why each light curve of a batch cannot be scored (None where it can), in one pass."""
+    n = len(batch)
+    lengths = np.diff(batch.offsets)
+    obj = np.repeat(np.arange(n), lengths)
+    p = batch.points
+    bad_time = np.bincount(obj[~np.isfinite(p["mjd"])], minlength=n) > 0
+    n_det = np.bincount(obj[p["is_det"]], minlength=n)
+    n_mag = np.bincount(obj[p["is_det"] & np.isfinite(p["mag"])], minlength=n)
+    no_t0 = ~np.isfinite(batch.object_column(lambda lc: lc.t0))
+    reasons: List[Optional[str]] = [None] * n
+    for i in np.flatnonzero((lengths == 0) | bad_time | (n_det == 0) | (n_mag == 0) | no_t0):
+        if lengths[i] == 0:
+            reasons[i] = "empty history: no detection or non-detection"
+        elif bad_time[i]:
+            reasons[i] = "non-finite observation time (mjd)"
+        elif n_det[i] == 0:
+            reasons[i] = "no detection in the history"
+        elif n_mag[i] == 0:
+            reasons[i] = "no finite magnitude among the detections (NaN everywhere)"
+        else:
+            reasons[i] = "no phase zero (t0)"
+    return reasons
+
+
+def _source(lc: LightCurve) -> str:
+    return f"{lc.survey}:{lc.object_id}:{lc.alert_id}"
+
+
+def _why(stage: str, exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{stage} failed: {type(exc).__name__}" + (f": {text}" if text else "")
+
+
+class Batch:
+    """One call of :meth:`Scorer.score`: the work list and the stages over it.
+
+    Work item j is one alert to score: an input (``emit[j]`` = its input index) or, in packet
+    mode, an earlier alert replayed from an input's history (``emit[j]`` None: it updates the
+    object's history but is not annotated)."""
+
+    def __init__(self, scorer: Scorer, items: List[Any], prior: Dict[Key, ObjectState],
+                 history: str) -> None:
+        self.s = scorer
+        self.items = items
+        self.prior = prior
+        self.packet = history == "packet"
+        self.results: List[Any] = [None] * len(items)
+        self.lcs: List[LightCurve] = []
+        self.emit: List[Optional[int]] = []
+        self.dead: Dict[int, str] = {}  # work index -> why it cannot be scored
+
+    # -- helpers
+    def _fail(self, j: int, reason: str) -> None:
+        self.dead.setdefault(j, reason)
+
+    def _alive(self, idx: Iterable[int]) -> List[int]:
+        return [j for j in idx if j not in self.dead]
+
+    def _guard(self, stage: str, idx: List[int], fn: Callable[[List[int]], Any]):
+        """``fn`` over work items ``idx``; if it raises, find the items that make it raise
+        (each then fails with the reason) and run it again on the rest."""
+        try:
+            return idx, fn(idx)
+        except Exception:  # noqa: BLE001 - the boundary: isolate the culprit below
+            pass
+        ok = []
+        for j in idx:
+            try:
+                fn([j])
+                ok.append(j)
+            except Exception as exc:  # noqa: BLE001
+                self._fail(j, _why(stage, exc))
+        try:
+            return ok, fn(ok)
+        except Exception as exc:  # noqa: BLE001 - fails only together: fail them all
+            for j in ok:
+                self._fail(j, _why(stage, exc))
+            return [], None
+
+    # -- the stages
+    def run(self) -> ScoreResult:
+        s = self.s
+        clock = time.perf_counter()
+        self._collect()
+        first = self._dedupe()
+        idx = self._alive(first)
+        self._fill_ebv(idx)
+        clock = s._tick("ebv", clock)
+        # One concatenated batch serves validation and the features (rebuilt only when
+        # validation drops an alert).
+        batches: Dict[Tuple[int, ...], LightCurveBatch] = {}
+
+        def batch_of(ix: List[int]) -> LightCurveBatch:
+            key = tuple(ix)
+            if key not in batches:
+                batches.clear()
+                batches[key] = LightCurveBatch.from_lightcurves([self.lcs[j] for j in ix])
+            return batches[key]
+
+        idx, reasons = self._guard("validation", idx, lambda ix: validate(batch_of(ix)))
+        for j, why in zip(idx, reasons or []):
+            if why is not None:
+                self._fail(j, why)
+        idx = self._alive(idx)
+        idx, feats = self._guard("features", idx, lambda ix: F.compute(batch_of(ix)))
+        row = {j: r for r, j in enumerate(idx)}
+        clock = s._tick("features", clock)
+        order = self._time_order(idx)
+        blocks, oracle_states = self._oracle(order)
+        clock = s._tick("oracle", clock)
+        for _attempt in range(3):
+            plan = self._plan(order, feats, row)
+            probs = self._trees(plan, feats, row)
+            if all(j not in self.dead for j in plan):
+                break
+            order = self._alive(order)
+        clock = s._tick("scorers", clock)
+        states = self._policies(plan, probs, feats, row, blocks, oracle_states)
+        self._finish(first)
+        s._tick("policies", clock)
+        return ScoreResult(self.results, states)
+
+    def _collect(self) -> None:
+        for i, item in enumerate(self.items):
+            if isinstance(item, Skip):
+                self.results[i] = item
+                continue
+            if not isinstance(item, LightCurve):
+                self.results[i] = Skip(f"item {i}", f"not a light curve: {type(item).__name__}")
+                continue
+            if not self.packet:
+                self._add(item, i)
+                continue
+            try:
+                earlier = visits(item)
+            except Exception as exc:  # noqa: BLE001
+                self.results[i] = Skip(_source(item), _why("replaying the packet history", exc))
+                continue
+            if not earlier:
+                self._add(item, i)  # validation says why
+                continue
+            p = self.prior.get((item.survey, item.object_id))
+            last = p.last_mjd if p is not None else -math.inf
+            for lc in earlier[:-1]:
+                if lc.alert_mjd > last:
+                    self._add(lc, None)
+            self._add(earlier[-1], i)
+
+    def _add(self, lc: LightCurve, emit: Optional[int]) -> None:
+        self.lcs.append(lc)
+        self.emit.append(emit)
+
+    def _dedupe(self) -> List[int]:
+        """Work items to score: the first copy of each alert; later copies of an annotated
+        alert are filled in from it (``_finish``), replayed ones are dropped."""
+        self.twin: Dict[int, int] = {}
+        emitted: Dict[Tuple[str, str, str], int] = {}
+        for j, (lc, e) in enumerate(zip(self.lcs, self.emit)):
+            if e is not None:
+                key = (lc.survey, lc.object_id, lc.alert_id)
+                if key in emitted:
+                    self.twin[j] = emitted[key]
+                else:
+                    emitted[key] = j
+        seen = set(emitted)
+        first = []
+        for j, (lc, e) in enumerate(zip(self.lcs, self.emit)):
+            key = (lc.survey, lc.object_id, lc.alert_id)
+            if e is not None:
+                if j not in self.twin:
+                    first.append(j)
+            elif key not in seen:
+                seen.add(key)
+                first.append(j)
+        return first
+
+    def _time_order(self, idx: List[int]) -> List[int]:
+        """Work items grouped by object (first appearance), each object's in time order."""
+        groups: Dict[Key, List[int]] = {}
+        for j in idx:
+            lc = self.lcs[j]
+            groups.setdefault((lc.survey, lc.object_id), []).append(j)
+        out: List[int] = []
+        for members in groups.values():
+            out.extend(sorted(members, key=lambda j: self.lcs[j].alert_mjd))
+        return out
+
+    def _fill_ebv(self, idx: List[int]) -> None:
+        """Alerts without E(B-V) get a copy of their light curve with it filled in (the
+        caller's objects are not touched)."""
+        missing = [j for j in idx if math.isnan(self.lcs[j].context.ebv)]
+        if not missing:
+            return
+        s = self.s
+        if s.ebv is not None:
+            values = np.full(len(missing), s.ebv)
+            source = "--ebv"
+        else:
+            values = s.ebv_map(np.array([self.lcs[j].context.ra for j in missing]),
+                               np.array([self.lcs[j].context.dec for j in missing]))
+            source = s.ebv_map.name
+        for j, v in zip(missing, values):
+            lc = self.lcs[j]
+            copy = replace(lc.context, ebv=float(v), ebv_source=source)
+            self.lcs[j] = _with_context(lc, copy)
+
+    def _oracle(self, order: List[int]):
+        """ORACLE blocks for the annotated alerts, by survey, and the new GRU states."""
+        s = self.s
+        blocks: Dict[int, dict] = {}
+        new_states: Dict[Key, Dict[str, bytes]] = {}
+        by_survey: Dict[str, List[int]] = {}
+        for j in order:
+            if self.emit[j] is not None or not self.packet:
+                by_survey.setdefault(self.lcs[j].survey, []).append(j)
+        for survey, idx in by_survey.items():
+            oracle = s.oracles.get(survey)
+            if oracle is None:
+                continue
+            name = oracle.state_name
+            keys = {(self.lcs[j].survey, self.lcs[j].object_id) for j in idx}
+            states = {k: _oracle_state(self.prior.get(k), name) for k in keys}
+            idx, out = self._guard("ORACLE", idx, lambda ix, o=oracle, st=states: o.annotate(
+                [self.lcs[j] for j in ix], st))
+            if out is None:
+                continue
+            found, updated = out
+            for j, block in zip(idx, found):
+                blocks[j] = block
+            for k, st in updated.items():
+                new_states.setdefault(k, {})[name] = st.to_bytes()
+        return blocks, new_states
+
+    def _plan(self, order: List[int], feats: F.VRAFeatures, row: Dict[int, int]):
+        """Each alert's stage and whether it is a new visit, walking objects in time order:
+        the first visit of an object on its first night uses day 1."""
+        plan: Dict[int, Tuple[str, bool]] = {}
+        n_visits: Dict[Key, int] = {}
+        last: Dict[Key, float] = {}
+        for j in order:
+            if j in self.dead:
+                continue
+            lc = self.lcs[j]
+            key = (lc.survey, lc.object_id)
+            if key not in n_visits:
+                p = self.prior.get(key)
+                n_visits[key] = p.n_visits if p is not None else 0
+                last[key] = p.last_mjd if p is not None else -math.inf
+            stage = "day1" if n_visits[key] == 0 and lc.alert_mjd - lc.t0 < 1.0 else "dayN"
+            if stage == "dayN" and feats.dayN_empty[row[j]]:
+                self._fail(j, "no point in the day-N window [-5, 15) days around phase zero")
+                continue
+            new = lc.alert_mjd > last[key]
+            if new:
+                n_visits[key] += 1
+                last[key] = lc.alert_mjd
+            plan[j] = (stage, new)
+        return plan
+
+    def _trees(self, plan, feats: F.VRAFeatures, row: Dict[int, int]):
+        """p_real, p_gal and (for annotated alerts) the explanation of each planned alert."""
+        s = self.s
+        probs: Dict[int, Tuple[float, float, str]] = {}
+        for stage, models in [(st, m) for st in ("day1", "dayN") for m in s._families()]:
+            idx = [j for j, (st, _) in plan.items()
+                   if st == stage and s.models_for(self.lcs[j].survey) is models]
+            if not idx:
+                continue
+            matrix = feats.day1 if stage == "day1" else feats.dayN
+            real, gal = models.pair(stage)
+
+            def run(ix, matrix=matrix, real=real, gal=gal):
+                X = matrix[[row[j] for j in ix]]
+                pr = real.predict_proba(X)[:, 1]
+                pg = gal.predict_proba(X)[:, 1]
+                shown = [k for k, j in enumerate(ix) if self.emit[j] is not None]
+                why = [""] * len(ix)
+                if shown:
+                    Xs = X[shown]
+                    effect = real.contributions(Xs) - gal.contributions(Xs)
+                    for k, line in zip(shown, explanations(real.feature_names, Xs, effect)):
+                        why[k] = line
+                return pr, pg, why
+
+            idx, out = self._guard("scorers", idx, run)
+            if out is not None:
+                for j, pr, pg, why in zip(idx, out[0], out[1], out[2]):
+                    probs[j] = (float(pr), float(pg), why)
+        return probs
+
+    def _policies(self, plan, probs, feats, row, blocks, oracle_states) -> Dict[Key, ObjectState]:
+        s = self.s
+        pol = s.policy
+        hist: Dict[Key, ObjectHistory] = {}
+        touched = set()
+        for j, (stage, new) in plan.items():  # plan is in per-object time order
+            if j in self.dead:
+                continue
+            lc = self.lcs[j]
+            key = (lc.survey, lc.object_id)
+            if key not in hist:
+                p = self.prior.get(key)
+                hist[key] = p.history() if p is not None else ObjectHistory()
+            h = hist[key]
+            p_real, p_gal, why = probs[j]
+            score = float(vra_score(p_real, p_gal, pol.vra_f))
+            gal_cand = bool(galactic_candidate(p_real, p_gal, pol.gal_f, pol.gal_radius))
+            rank, gal_flag, catalogued, reason = context_rules(score, gal_cand, lc.context, pol)
+            if reason:
+                why = f"{reason}; {why}" if why else reason
+            if new:
+                h.add_visit(rank, lc.alert_mjd)
+                h.garbage = h.garbage or is_garbage(h, pol)
+                touched.add(key)
+            if self.emit[j] is None:
+                continue
+            the_tier = (tier(rank, gal_flag, lc.context.distance_mpc, h, lc.alert_mjd, pol,
+                             phase=lc.alert_mjd - lc.t0, catalogued=catalogued)
+                        if h.n_visits else "purgatory")
+            features = None
+            if s.with_features:
+                names = s.models.pair(stage)[0].feature_names
+                matrix = feats.day1 if stage == "day1" else feats.dayN
+                features = dict(zip(names, matrix[row[j]].tolist()))
+            ctx = lc.context
+            self.results[self.emit[j]] = make_annotation(
+                object_id=lc.object_id, alert_id=lc.alert_id, survey=lc.survey,
+                mjd=lc.alert_mjd, t0=lc.t0, visit=h.n_visits, stage=stage, p_real=p_real,
+                p_gal=p_gal, vra_score=score, rank=rank, galactic=gal_flag, tier=the_tier,
+                status="new" if new else "out_of_order", tns_name=ctx.tns_name,
+                distance_mpc=ctx.distance_mpc, ebv=ctx.ebv,
+                ebv_source=ctx.ebv_source, explanation=why,
+                models=s._survey_provenance.get(lc.survey, s._provenance)[stage],
+                policy=pol.name, settings=s.fingerprint, features=features,
+                oracle=blocks.get(j))
+            touched.add(key)
+        states: Dict[Key, ObjectState] = {}
+        for key in touched:
+            p = self.prior.get(key)
+            models = dict(p.oracle) if p is not None else {}
+            models.update(oracle_states.get(key, {}))
+            states[key] = ObjectState.from_history(key[0], key[1], hist[key], models)
+        return states
+
+    def _finish(self, first: List[int]) -> None:
+        """Skips for annotated alerts that failed; later copies of an alert take the first."""
+        for j, why in self.dead.items():
+            i = self.emit[j]
+            if i is not None and self.results[i] is None:
+                self.results[i] = Skip(_source(self.lcs[j]), why)
+        for j, k in self.twin.items():
+            i, done = self.emit[j], self.results[self.emit[k]]
+            self.results[i] = (done.replace(status="duplicate")
+                               if isinstance(done, Annotation) else done)
+        for i, r in enumerate(self.results):
+            if r is None:  # cannot happen; never lose an alert silently
+                self.results[i] = Skip(f"item {i}", "internal error: alert was not scored")
+
+
+def _with_context(lc: LightCurve, context) -> LightCurve:
+    """A shallow copy of ``lc`` with another context (arrays shared, never written)."""
+    out = object.__new__(LightCurve)
+    out.__dict__.update(lc.__dict__)
+    out.context = context
+    return out
+
+
+def _oracle_state(prior: Optional[ObjectState], name: str):
+    """The prior's ORACLE state of that name, decoded (None if absent or unreadable: the
+    state is then rebuilt from the light curve)."""
+    if prior is None or name not in prior.oracle:
+        return None
+    from .oracle import OracleState
+    try:
+        return OracleState.from_bytes(prior.oracle[name])
+    except (ValueError, KeyError, TypeError):
+        return None
