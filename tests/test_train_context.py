@@ -163,3 +163,13 @@ def test_fink_tns_and_mangrove_distance_reach_the_rank_and_the_fast_track(scorer
     assert faint.annotations[0].vra_score < 1.0 and faint.annotations[0].rank == 10.0
     assert faint.annotations[0].tns_name == "SN Ia" and faint.annotations[0].tier == \
         "extragalactic"
+
+
+def test_mangrove_as_a_parquet_map_gives_the_host_distance():
+    """pyarrow returns Fink ZTF's ``mangrove`` map as (key, value) pairs."""
+    res = vra.read(DATA / "fink" / "ztf_fink_filters_regular.parquet")
+    dist = {lc.object_id: lc.context.distance_mpc for lc in res.lightcurves}
+    assert dist["ZTF25aavcvel"] == pytest.approx(57.0461566445, rel=1e-9)
+    pairs = [("lum_dist", "57.0461566445"), ("HyperLEDA_name", "x")]
+    ctx = crossmatch.ztf_context(Context(), {"mangrove": pairs}, {})
+    assert ctx.distance_mpc == pytest.approx(57.0461566445)

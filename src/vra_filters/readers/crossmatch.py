@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 
 from ..lightcurve import Context
 from ._fields import as_float, int_id, label
@@ -145,6 +145,17 @@ def rubin_context(ctx: Context, packet: Mapping, trigger: Mapping) -> Context:
     return ctx
 
 
+def _as_mapping(value: Any) -> Optional[Mapping]:
+    """A record, or a map as pyarrow returns it from Parquet (a list of (key, value) pairs)."""
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str)
+            for p in value):
+        return dict(value)
+    return None
+
+
 def ztf_context(ctx: Context, packet: Mapping, candidate: Mapping) -> Context:
     """Fill ``ctx`` from a ZTF packet's solar-system match and Fink's cross-matches
     (``roid``, ``tns``, ``mangrove``, ``cdsxmatch``, ``gcvs``, ``vsx``); returns ``ctx``."""
@@ -155,9 +166,8 @@ def ztf_context(ctx: Context, packet: Mapping, candidate: Mapping) -> Context:
         ctx.solar_system, ctx.ss_object_id = True, name
     elif roid == ZTF_ROID_KNOWN:
         ctx.solar_system = True
-    mangrove = packet.get("mangrove")
-    lum = mangrove.get("lum_dist") if isinstance(mangrove, Mapping) else \
-        packet.get("mangrove.lum_dist")
+    mangrove = _as_mapping(packet.get("mangrove"))
+    lum = mangrove.get("lum_dist") if mangrove is not None else packet.get("mangrove.lum_dist")
     klass = simbad_class(packet.get("cdsxmatch")) or variable_class(packet.get("gcvs"),
                                                                     packet.get("vsx"))
     _set(ctx, tns=value_text(packet.get("tns")), distance=distance_mpc(lum), klass=klass)
