@@ -115,27 +115,25 @@ class Annotation:
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-safe dict (``feature_set`` repeats ``stage`` for readers of older output)."""
-        out: Dict[str, Any] = {}
-        for f in fields(self):
-            if f.name == "_json":
-                continue
-            value = getattr(self, f.name)
-            if f.name in ("features", "oracle") and value is None:
-                continue
-            out[f.name] = value
+        d = self.__dict__
+        out = {name: d[name] for name in _FIELDS}
+        for name in ("features", "oracle"):
+            if d[name] is not None:
+                out[name] = d[name]
         out["feature_set"] = self.stage
         return out
 
     def to_json(self) -> str:
-        """One JSON line (no NaN), computed once per annotation."""
+        """One JSON line (no NaN), computed once per annotation (orjson when installed: it is
+        ~8x faster than the standard library, and the output parses the same)."""
         if self._json is None:
-            self._json = json.dumps(self.to_dict(), allow_nan=False)
+            self._json = _dumps(self.to_dict())
         return self._json
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any], **changes: Any) -> Annotation:
         """An annotation from :meth:`to_dict` output (e.g. a stored record), with changes."""
-        names = {f.name for f in fields(cls)} - {"_json"}
+        names = set(_FIELDS) | {"features", "oracle"}
         values = {k: v for k, v in data.items() if k in names}
         values.update(changes)
         values.setdefault("settings", "")
@@ -144,6 +142,19 @@ class Annotation:
 
     def replace(self, **changes: Any) -> Annotation:
         return Annotation.from_dict(self.to_dict(), **changes)
+
+
+def _dumps(record: Dict[str, Any]) -> str:
+    try:
+        import orjson
+    except ImportError:  # optional: the ANTARES package has numpy and the stdlib only
+        return json.dumps(record, allow_nan=False)
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
+
+
+#: Fields every annotation dict has, in order (``features``/``oracle`` only when present).
+_FIELDS = tuple(f.name for f in fields(Annotation) if f.name not in ("_json", "features",
+                                                                       "oracle"))
 
 
 def make_annotation(*, object_id: str, alert_id: str, survey: str, mjd: float, t0: float,

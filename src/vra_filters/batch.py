@@ -343,6 +343,13 @@ class Batch:
         pol = s.policy
         hist: Dict[Key, ObjectHistory] = {}
         touched = set()
+        # eq. 2 and the galactic circle for the whole batch at once
+        scored = [j for j in plan if j not in self.dead]
+        pr_all = np.array([probs[j][0] for j in scored])
+        pg_all = np.array([probs[j][1] for j in scored])
+        score_of = dict(zip(scored, vra_score(pr_all, pg_all, pol.vra_f).tolist()))
+        gal_of = dict(zip(scored, galactic_candidate(pr_all, pg_all, pol.gal_f,
+                                                     pol.gal_radius).tolist()))
         for j, (stage, new) in plan.items():  # plan is in per-object time order
             if j in self.dead:
                 continue
@@ -353,8 +360,8 @@ class Batch:
                 hist[key] = p.history() if p is not None else ObjectHistory()
             h = hist[key]
             p_real, p_gal, why = probs[j]
-            score = float(vra_score(p_real, p_gal, pol.vra_f))
-            gal_cand = bool(galactic_candidate(p_real, p_gal, pol.gal_f, pol.gal_radius))
+            score = score_of[j]
+            gal_cand = gal_of[j]
             rank, gal_flag, catalogued, reason = context_rules(score, gal_cand, lc.context, pol)
             if reason:
                 why = f"{reason}; {why}" if why else reason

@@ -106,15 +106,13 @@ class Stream:
                     rows.append((res.key, self.scorer.fingerprint, res.to_json()))
             results[i] = res
         if self.store is not None:
-            bad = []
-            for k, st in new_states.items():
-                try:
-                    st.to_bytes()
-                except StateError:
-                    bad.append(k)
-            for k in bad:
-                new_states.pop(k)
-            self.store.commit(new_states, rows)
+            try:
+                self.store.commit(new_states, rows)
+            except StateError:  # one state cannot be encoded: keep the others (rare)
+                bad = [k for k, st in new_states.items() if not _encodes(st)]
+                for k in bad:
+                    new_states.pop(k)
+                self.store.commit(new_states, rows)
         final: List[Result] = [r if r is not None else Skip(f"item {i}", "not scored")
                                for i, r in enumerate(results)]
         for r in final:
@@ -126,6 +124,14 @@ class Stream:
             if self.sink is not None and isinstance(r, Annotation):
                 self.sink.write(r)
         return final
+
+
+def _encodes(state) -> bool:
+    try:
+        state.to_bytes()
+    except StateError:
+        return False
+    return True
 
 
 def _storable(key) -> bool:
