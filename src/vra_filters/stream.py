@@ -3,16 +3,16 @@
 ``vra score`` and the broker consumers (Kafka) all drive the pure :class:`~vra_filters.Scorer`
 through this: for each chunk of alerts it
 
-1. looks the alerts up in the store: one scored before **by the same models and settings**
+1. loads the prior states of the chunk's objects and looks up the alerts of the objects the
+   store knows: one scored before **by the same models and settings**
    (``Scorer.fingerprint``) is re-emitted as it was, status ``duplicate``; one scored before
    with other settings is scored again (status ``rescored``, no new visit counted: it keeps
    the visit number it had, its tier reflects the object's history as it is now);
-2. loads the prior states of the chunk's objects;
-3. scores the rest (:meth:`Scorer.score`);
-4. commits the new states and annotations in one transaction -- nothing of a chunk is saved
+2. scores the rest (:meth:`Scorer.score`);
+3. commits the new states and annotations in one transaction -- nothing of a chunk is saved
    unless all of it is -- after checking each can be stored (an id that cannot be encoded
    makes that alert a skip, not a crash);
-5. hands the results, in input order, to the sink.
+4. hands the results, in input order, to the sink.
 """
 
 from __future__ import annotations
@@ -67,9 +67,15 @@ class Stream:
         rescore: Dict[int, Any] = {}  # input index -> the visit it was
         keys = [(it.survey, it.object_id, it.alert_id) if isinstance(it, LightCurve) else None
                 for it in chunk]
-        stored = {}
+        stored: Dict = {}
+        prior: Dict = {}
         if self.store is not None:
-            stored = self.store.lookup([k for k in keys if k is not None and _storable(k)])
+            # Objects first: only an object the store knows can have alerts stored (a chunk of
+            # new objects costs one query, not two).
+            usable = [k for k in keys if k is not None and _storable(k)]
+            prior = self.store.load(list(dict.fromkeys(k[:2] for k in usable)))
+            known = [k for k in usable if k[:2] in prior]
+            stored = self.store.lookup(known) if known else {}
         for i, (item, key) in enumerate(zip(chunk, keys)):
             if key is None:
                 results[i] = item if isinstance(item, Skip) else Skip(
@@ -83,10 +89,6 @@ class Stream:
                 rescore[i] = old.annotation.get("visit")
             fresh.append(i)
 
-        prior: Dict = {}
-        if self.store is not None and fresh:
-            objects = list(dict.fromkeys(keys[i][:2] for i in fresh))
-            prior = self.store.load(objects)
         history = "packet" if self.history == "packet" else "given"
         out = self.scorer.score([chunk[i] for i in fresh], prior, history=history)
         new_states = dict(out.states)
