@@ -140,16 +140,11 @@ def load(path: Optional[str] = None, env: Optional[Mapping[str, str]] = None,
 
 
 def _from_toml(path: Path) -> Dict[str, Any]:
+    from vra_filters.tomlfile import read_toml
     try:
-        import tomllib  # Python >= 3.11
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.9/3.10
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
+        data = read_toml(path)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     table = data.get("lasair", data)
     if not isinstance(table, dict):
         raise ConfigError(f"config file {path}: [lasair] must be a table")

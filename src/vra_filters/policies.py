@@ -22,10 +22,11 @@ a candidate; a TNS match (a known transient) gets ``score.tns_rank``.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
+
+from .tomlfile import read_toml
 
 TIERS = ("fast_track", "extragalactic", "galactic", "purgatory", "garbage")
 PRESETS = ("default", "galactic")
@@ -106,18 +107,6 @@ class Policy:
         return cls(**merged)
 
 
-def _parse_toml(path: Path) -> Dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on Python < 3.11
-        import tomli as tomllib
-    with open(path, "rb") as fh:
-        try:
-            return tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"policy file {path}: {exc}") from None
-
-
 def load_policy(source: Union[str, Path, None] = None) -> Policy:
     """A preset by name (``default``, ``galactic``) or a TOML file; None gives the default.
 
@@ -126,12 +115,12 @@ def load_policy(source: Union[str, Path, None] = None) -> Policy:
     if source is None or str(source) == "default":
         return Policy()
     if str(source) in PRESETS:
-        return Policy.from_mapping(_parse_toml(_DATA / f"{source}.toml"), name=str(source))
+        return Policy.from_mapping(read_toml(_DATA / f"{source}.toml", "policy file"), name=str(source))
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"policy {source!r}: no such file and not a preset "
                          f"({', '.join(PRESETS)})")
-    return Policy.from_mapping(_parse_toml(path), name=path.name)
+    return Policy.from_mapping(read_toml(path, "policy file"), name=path.name)
 
 
 @dataclass
