@@ -22,7 +22,6 @@ features of :mod:`vra_filters.features` in their canonical order. numpy only (no
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import features as F
+from .registry import sha256_file
 
 STAGES = ("day1", "dayN")
 LABELS = ("good", "galactic", "pm", "garbage", "auto-garbage", "agn")
@@ -115,11 +115,7 @@ class LabelledSet:
 
 
 def sha256_of(path: PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(Path(path))
 
 
 # ------------------------------------------------------------------ feature tables

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import json
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from vra_filters.registry import sha256_file
 
 OUT = Path(__file__).resolve().parents[3] / "tests" / "data" / "oracle_labelled"
 DAYS = tuple(2.0 ** k for k in range(11))
@@ -52,7 +53,7 @@ ZTF_BASIC = ("jd", "fid", "magpsf", "sigmapsf", "ra", "dec", "rb", "drb", "diffm
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path)
 
 
 def write_labels(path: Path, rows) -> None:
