@@ -175,7 +175,8 @@ def _write_lasair_file(records: List[dict], n: int, path: str) -> int:
         copy = 0
         while written < n:
             for rec in records:
-                doc = dict(rec, diaObjectId=int(rec["diaObjectId"]) * 1000 + copy)
+                # a distinct object per copy (ids stay within int64, as real ones do)
+                doc = dict(rec, diaObjectId=int(rec["diaObjectId"]) + copy * 10 ** 12)
                 fh.write(json.dumps(doc) + "\n")
                 written += 1
                 if written >= n:
