@@ -10,6 +10,7 @@ import copy
 import gzip
 import io
 import json
+import sys
 from pathlib import Path
 
 import fastavro
@@ -238,18 +239,31 @@ def test_ids_with_a_lone_surrogate_are_rejected_in_the_reader(tmp_path, atlas_re
     assert from_record(tns, "atlas").context.tns_name == "2020?tjh"
 
 
-def test_a_json_line_nested_1100_deep_is_a_skip(tmp_path, atlas_rec, atlas_lc):
+@pytest.mark.parametrize("recursion_limit", [None, 5000])
+def test_a_json_line_nested_1100_deep_is_a_skip(tmp_path, atlas_rec, atlas_lc, recursion_limit):
+    # the limit is the parser's, not the interpreter's: some libraries (jedi) raise
+    # sys.getrecursionlimit() to 3,000 on import, which let the standard library read this
+    old_limit = sys.getrecursionlimit()
+    if recursion_limit:
+        sys.setrecursionlimit(recursion_limit)
+    try:
+        _deep_documents_are_skips(tmp_path, atlas_rec, atlas_lc)
+    finally:
+        sys.setrecursionlimit(old_limit)
+
+
+def _deep_documents_are_skips(tmp_path, atlas_rec, atlas_lc):
     deep = '{"a": ' * 1100 + "1" + "}" * 1100
     for name in ("deep.jsonl", "deep.json"):  # with and without the JSON lines suffix
         path = tmp_path / name
         path.write_text(deep + "\n" + json.dumps(atlas_rec) + "\n")
         out = read(path, "atlas").items
-        assert out[0] == Skip(f"{name}:1", "nested too deeply to read (over ~1,000 levels)")
+        assert out[0] == Skip(f"{name}:1", "nested too deeply to read (over 1,024 levels)")
         same_lc(out[1], atlas_lc)
     array = tmp_path / "deep_array.json"  # inside a JSON array: the element is skipped
     array.write_text("[" + "[" * 1100 + "]" * 1100 + ",\n" + json.dumps(atlas_rec) + "]")
     out = read(array, "atlas").items
-    assert out[0] == Skip("deep_array.json#0", "nested too deeply to read (over ~1,000 levels)")
+    assert out[0] == Skip("deep_array.json#0", "nested too deeply to read (over 1,024 levels)")
     same_lc(out[1], atlas_lc)
 
 
@@ -411,3 +425,53 @@ def test_alerts_without_ids_are_left_to_the_light_curve(atlas_rec):
     assert first.alert_id != lc.alert_id
     atlas = from_record(atlas_rec, "atlas")
     assert atlas.alert_id == from_record(copy.deepcopy(atlas_rec), "atlas").alert_id
+
+
+def _same_json(a, b) -> bool:
+    """Equal documents, NaN equal to NaN and floats equal to the last bit."""
+    if isinstance(a, float) and isinstance(b, float):
+        return (a != a and b != b) or a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def test_fast_parsers_give_the_standard_librarys_documents():
+    from vra_filters.readers import _json
+    raw = gzip.decompress((DATA / "lasair" / "20260205_073301.json.gz").read_bytes())
+    assert b"NaN" in raw  # Lasair's bare NaN: the ujson path is exercised
+    messages = json.loads(raw)
+    lines = [json.dumps(m).encode() for m in messages]
+    assert sum(b"NaN" in line for line in lines) > 10
+    for line, message in zip(lines, messages):
+        assert _same_json(_json.loads_lenient(line), message)
+    odd = [b'{"a": [1, 2,], }', b'{"a": -Infinity}',
+           b'{"s": "\\udcff NaN"}', b'{"x": 1e400, "y": -0.0, "z": 5e-324}']
+    for doc in odd:
+        assert _same_json(_json.loads_lenient(doc), _json._loads_stdlib(doc.decode()))
+    # integers past 64 bits come back as floats (orjson, as JavaScript); no survey's ids are
+    # that long, and an alert with one is still a skip that says why
+    assert _json.loads_lenient(b'[123456789012345678901234567890]') == [1.2345678901234568e29]
+    full = _json.loads_lenient(LASAIR.read_bytes())
+    rec = copy.deepcopy(full[1])
+    rec["diaObjectId"] = rec["alert"]["diaObject"]["diaObjectId"] = 10 ** 29
+    for source in rec["alert"]["diaSourcesList"]:
+        source["diaObjectId"] = 10 ** 29
+    out = read(json.dumps(rec).encode(), "lasair")
+    assert not out.lightcurves and len(out.skips) == 1 and "diaObjectId" in out.skips[0].reason
+
+
+def test_readers_work_from_the_standard_library_alone(monkeypatch):
+    from vra_filters.readers import _json
+    fast = read(LASAIR, "lasair")
+    assert all(_json.fast_parsers())  # both installed here: the fast path was the one above
+    monkeypatch.setattr(_json, "_FAST", (None, None))
+    slow = read(LASAIR, "lasair")
+    assert len(fast.lightcurves) == len(slow.lightcurves) > 0
+    for a, b in zip(fast.lightcurves, slow.lightcurves):
+        same_lc(a, b)
+    assert fast.skips == slow.skips
