@@ -403,3 +403,22 @@ def test_model_card_lists_shipped_sha256():
     for name in DUCK:
         assert load_trees(name).sha256 in card, name
     assert (models_dir() / "vra" / "duck" / "LICENSE").read_text().startswith("BSD 3-Clause")
+
+
+@pytest.mark.parametrize("stage", ["day1", "dayN"])
+def test_predict_explain_equals_the_two_calls(stage):
+    """One exit-leaf search for score and explanation gives exactly what the two calls give,
+    for all rows, a subset, none, and more rows than one evaluation chunk."""
+    folder = DATA / "atlas_labelled_features"
+    x = _read_csv_columns(folder / f"X_train_{stage}_duck1000rows.csv")
+    model = load_trees(f"vra/duck/{stage}/real")
+    X = np.array([[_as_float(v) for v in x[f]] for f in model.feature_names]).T
+    X = np.concatenate([X] * 5)  # 5,000 rows: several chunks of the evaluator
+    assert X.shape[0] > model._eval.bitmask["chunk"]
+    rng = np.random.default_rng(3)
+    for rows in (None, np.sort(rng.choice(len(X), 700, replace=False)), [], [0]):
+        proba, effect = model.predict_explain(X, rows)
+        assert np.array_equal(proba, model.predict_proba(X))
+        sel = slice(None) if rows is None else np.asarray(rows, dtype=np.intp)
+        assert np.array_equal(effect, model.contributions(X[sel]))
+    assert model.predict_explain(X[:1], [0])[1].shape == (1, model.n_features)

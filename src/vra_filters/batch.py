@@ -321,16 +321,16 @@ class Batch:
 
             def run(ix, matrix=matrix, real=real, gal=gal):
                 X = matrix[[row[j] for j in ix]]
-                pr = real.predict_proba(X)[:, 1]
-                pg = gal.predict_proba(X)[:, 1]
                 shown = [k for k, j in enumerate(ix) if self.emit[j] is not None]
+                # each tree's exit leaf found once, for the score and for the explanation
+                pr, real_effect = real.predict_explain(X, shown)
+                pg, gal_effect = gal.predict_explain(X, shown)
                 why = [""] * len(ix)
                 if shown:
-                    Xs = X[shown]
-                    effect = real.contributions(Xs) - gal.contributions(Xs)
-                    for k, line in zip(shown, explanations(real.feature_names, Xs, effect)):
+                    lines = explanations(real.feature_names, X[shown], real_effect - gal_effect)
+                    for k, line in zip(shown, lines):
                         why[k] = line
-                return pr, pg, why
+                return pr[:, 1], pg[:, 1], why
 
             idx, out = self._guard("scorers", idx, run)
             if out is not None:

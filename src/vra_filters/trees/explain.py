@@ -55,6 +55,19 @@ class Explainer:
             leaf_of_slot[ev.tree_id[leaf] * bits + ev.leaf_rank[leaf]] = leaf
             self.slot_table = table[leaf_of_slot]
 
+    def from_leaves(self, leaves: np.ndarray) -> np.ndarray:
+        """(m, n_features) contributions of rows whose bitmask exit leaves (n_trees, m) are
+        known (:meth:`Evaluator.raw` hands them out)."""
+        # tree by tree, in order: the same sums as slot_table[leaves].sum(axis=0), without
+        # its (n_trees, m, n_features) temporary
+        table = self.slot_table
+        if leaves.shape[1] < 256:  # few rows: one gather beats a Python loop over the trees
+            return table[leaves].sum(axis=0)
+        out = table[leaves[0]]
+        for t in range(1, leaves.shape[0]):
+            out += table[leaves[t]]
+        return out
+
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """(n_rows, n_features) contributions of a float64 (n_rows, n_features) matrix."""
         ev = self.ev
@@ -63,8 +76,7 @@ class Explainer:
             step = 512
             xt = np.ascontiguousarray(x.T)
             for s in range(0, x.shape[0], step):
-                out[s:s + step] = self.slot_table[ev.exit_leaves_bitmask(xt[:, s:s + step])].sum(
-                    axis=0)
+                out[s:s + step] = self.from_leaves(ev.exit_leaves_bitmask(xt[:, s:s + step]))
             return out
         for i in range(x.shape[0]):  # fallback for very large trees: walk each row
             out[i] = self.table[self._exit_leaves_walk(x[i])].sum(axis=0)

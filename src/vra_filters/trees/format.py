@@ -365,6 +365,22 @@ class TreeEnsemble:
         x = self._as_matrix(X)
         return self._explain().contributions(x)
 
+    def predict_explain(self, X: Any, explain: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict_proba(X), contributions(X[explain]))`` with each row's exit leaves found
+        once (the explanation reuses the prediction's). ``explain``: the rows to explain (an
+        index array or mask; default all). Binary models only; equal to the two calls."""
+        x = self._as_matrix(X)
+        rows = np.arange(x.shape[0]) if explain is None else np.arange(x.shape[0])[explain]
+        if (self.n_trees_per_iteration != 1 or self.engine != "bitmask"
+                or self._explain().slot_table is None):
+            return self.predict_proba(x), self.contributions(x[rows])
+        leaves: list = []
+        raw = self._eval.raw(x, self._arrays["baseline"], self.n_iter, 1, "bitmask", leaves)
+        if not len(rows):
+            return probabilities(raw), np.zeros((0, self.n_features))
+        exits = leaves[0] if len(leaves) == 1 else np.concatenate(leaves, axis=1)
+        return probabilities(raw), self._explain().from_leaves(exits[:, rows])
+
     def _explain(self) -> Explainer:
         if self._explainer is None:
             lr = self.hyper_parameters.get("learning_rate")

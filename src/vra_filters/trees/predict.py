@@ -280,8 +280,12 @@ class Evaluator:
         return "bitmask" if self.bitmask is not None else "walk"
 
     def raw(self, x: np.ndarray, baseline: np.ndarray, n_iter: int, k_out: int,
-            engine: str) -> np.ndarray:
-        """Raw scores (n_rows, k_out) of a float64 (n_rows, n_features) matrix."""
+            engine: str, leaves: list | None = None) -> np.ndarray:
+        """Raw scores (n_rows, k_out) of a float64 (n_rows, n_features) matrix.
+
+        ``leaves``: a list that receives, per chunk of rows, the bitmask exit leaves
+        (n_trees, m) the scores were summed from (so an explanation need not find them again).
+        """
         n = x.shape[0]
         raw = np.empty((n, k_out), dtype=np.float64)
         if n == 0:
@@ -296,7 +300,10 @@ class Evaluator:
             buf[0] = baseline[:, None]
             leaf_vals = buf[1:].reshape(self.n_trees, m)
             if engine == "bitmask":
-                self.leaf_values_bitmask(xt[:, s:e], leaf_vals)
+                exits = self.exit_leaves_bitmask(xt[:, s:e])
+                np.take(self.bitmask["leaf_values"], exits, out=leaf_vals)
+                if leaves is not None:
+                    leaves.append(exits)
             else:
                 self.leaf_values_walk(x[s:e], leaf_vals)
             if k_out * m > 1:
