@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -204,6 +205,36 @@ def column(items: Sequence[Mapping], key: str | None, where: str,
     if out.ndim != 1:  # equal-length lists instead of numbers
         raise InputError(f"{where}.{key}: non-numeric value")
     return out
+
+
+def plain_values(items: Sequence[Any], keys: Sequence[str]) -> list[tuple] | None:
+    """The values of ``keys`` in every entry, one tuple per key, in one pass over the list (a
+    key an entry lacks gives None there, as ``.get`` would).
+
+    Only for lists of plain dicts (what JSON, Avro and Parquet give): for anything else it
+    returns None and the caller takes its field-by-field path, whose errors name the problem.
+    """
+    if not items or not keys or set(map(type, items)) != {dict}:
+        return None
+    get = itemgetter(*keys)
+    try:
+        rows = list(map(get, items))
+    except KeyError:  # some entry lacks a field
+        rows = [tuple(map(d.get, keys)) for d in items]
+        if len(keys) == 1:
+            rows = [row[0] for row in rows]
+    if len(keys) == 1:
+        return [tuple(rows)]
+    return list(zip(*rows))
+
+
+def all_distinct(ids: Sequence[Any]) -> bool:
+    """True when no two ids are equal (then :func:`first_occurrence` keeps every entry); False
+    also when an id is unhashable (let :func:`first_occurrence` decide)."""
+    try:
+        return len(set(ids)) == len(ids)
+    except TypeError:
+        return False
 
 
 def first_occurrence(ids: list[Any]) -> np.ndarray:

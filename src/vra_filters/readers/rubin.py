@@ -52,37 +52,32 @@ from typing import Any
 
 import numpy as np
 
-from ..lightcurve import NJY_ZEROPOINT, SURVEY_BANDS, Context, InputError, LightCurve
+from ..lightcurve import NJY_ZEROPOINT, Context, InputError, LightCurve
 from ._fields import (
+    all_distinct,
     as_dict_list,
     as_float,
     check_not_bad,
-    column,
     first_key,
     first_occurrence,
     int_id,
     kind,
-    shown,
 )
 from ._files import iter_packet_records
+from ._rubin_columns import (  # noqa: F401 - MAX_ABS_MJD, times, bands: rubin's API
+    BAND_CODE,
+    FLUX_KEYS,
+    MAX_ABS_MJD,
+    TIME_KEYS,
+    bands,
+    detections,
+    forced_columns,
+    limit_columns,
+    times,
+)
 from .crossmatch import rubin_context
 
 SURVEY = "lsst"
-#: Band order used to pack (epoch, band) into one integer key.
-_BAND_ORDER = ("u", "g", "r", "i", "z", "y")
-_BAND_CODE = {b: i for i, b in enumerate(_BAND_ORDER)}
-
-# Field aliases, newest schema first (Rubin v10 / ELAsTiCC v0.9).
-_TIME = ("midpointMjdTai", "midPointTai")
-_BAND = ("band", "filterName")
-_FLUX = ("psfFlux", "psFlux")
-_FLUXERR = ("psfFluxErr", "psFluxErr")
-_RA = ("ra",)
-_DEC = ("dec", "decl")
-_NOISE = ("diaNoise",)
-
-#: Times beyond this are garbage, not dates (MJD +-1e6 spans ~880 BC to AD 4600).
-MAX_ABS_MJD = 1e6
 #: 2.5 / ln(10): sigma_m = this * sigma_F / F.
 MAGERR_FACTOR = 2.5 / math.log(10.0)
 #: ELAsTiCC missing-value sentinels (ORACLE SPEC section 6.3).
@@ -116,43 +111,6 @@ def clean_float(value: Any) -> float:
     return math.nan if x in SENTINELS else x
 
 
-def times(items: Sequence[Mapping], where: str) -> np.ndarray:
-    """The time column (MJD); a missing field or a non-finite value is an input error."""
-    key = first_key(items, _TIME)
-    if key is None:
-        raise InputError(f"{where}: missing field {'/'.join(_TIME)}")
-    mjd = column(items, key, where)
-    if not (np.abs(mjd) < MAX_ABS_MJD).all():  # one test: NaN and inf fail it too
-        if not np.isfinite(mjd).all():
-            raise InputError(f"{where}.{key}: non-finite time")
-        raise InputError(f"{where}.{key}: time out of range (not an MJD)")
-    return mjd
-
-
-def bands(items: Sequence[Mapping], where: str,
-          allowed: frozenset = SURVEY_BANDS[SURVEY]) -> np.ndarray:
-    """The band column, lower-cased; any band outside the survey's set is an input error."""
-    key = first_key(items, _BAND)
-    if key is None:
-        raise InputError(f"{where}: missing field {'/'.join(_BAND)}")
-    try:
-        raw = [d.get(key) for d in items]
-    except AttributeError as exc:
-        raise InputError(f"{where}: list entries are not records") from exc
-    try:
-        arr = np.array(raw, dtype=str)
-    except (TypeError, ValueError, RecursionError):
-        arr = np.zeros((0, 0), dtype=str)
-    if arr.ndim != 1:  # lists where band names should be
-        raise InputError(f"{where}.{key}: a band is not a name")
-    uniq, inverse = np.unique(arr, return_inverse=True)
-    lowered = np.char.lower(uniq)
-    bad = [str(u) for u, low in zip(uniq, lowered) if low not in allowed]
-    if bad:
-        raise InputError(f"{where}.{key}: unknown band {shown(bad[0])}")
-    return lowered[inverse.reshape(-1)]
-
-
 def epoch_keys(mjd: np.ndarray, band: np.ndarray, visit: np.ndarray | None) -> np.ndarray:
     """One int64 per point identifying its (epoch, band): by visit id, else by time (1e-5 d)."""
     code = _band_code_array(band)
@@ -164,22 +122,8 @@ def _band_code_array(band: np.ndarray) -> np.ndarray:
     if not len(band):
         return np.zeros(0, dtype=np.int64)
     uniq, inverse = np.unique(band, return_inverse=True)
-    codes = np.array([_BAND_CODE[str(b)] for b in uniq], dtype=np.int64)
+    codes = np.array([BAND_CODE[str(b)] for b in uniq], dtype=np.int64)
     return codes[inverse.reshape(-1)]
-
-
-def _visits(items: Sequence[Mapping]) -> np.ndarray | None:
-    """The ``visit`` column if every entry has an integer visit id, else None."""
-    if not items or "visit" not in items[0]:
-        return None
-    values = [d.get("visit") for d in items]
-    if any(v is None for v in values):
-        return None
-    try:
-        visits = np.array(values, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError, RecursionError):
-        return None
-    return visits if visits.ndim == 1 else None
 
 
 def signed_mag(flux: np.ndarray) -> np.ndarray:
@@ -222,26 +166,14 @@ def build_lightcurve(*, sources: Sequence[Mapping], trigger: Mapping,
     if not sources:
         raise InputError(f"{object_id}: empty history (no diaSource)")
     # --- detections ------------------------------------------------------------------------
-    d_mjd = times(sources, where)
-    d_band = bands(sources, where)
-    d_flux = column(sources, first_key(sources, _FLUX), where)
-    d_err = column(sources, first_key(sources, _FLUXERR), where)
-    ids = [d.get("diaSourceId") for d in sources]
-    keep = first_occurrence(ids)
-    keep &= np.isfinite(d_flux)
-    d_visit = _visits(sources)
-    fields = {
-        "mjd": d_mjd, "band": d_band, "flux": d_flux, "fluxerr": d_err,
-        "ra": column(sources, first_key(sources, _RA), where),
-        "dec": column(sources, first_key(sources, _DEC), where),
-        "rb": column(sources, "reliability" if "reliability" in sources[0] else None, where),
-        "saturated": column(sources, "pixelFlags_saturatedCenter"
-                            if "pixelFlags_saturatedCenter" in sources[0] else None,
-                            where, dtype=bool),
-    }
-    det = {k: v[keep] for k, v in fields.items()}
-    if d_visit is not None:
-        d_visit = d_visit[keep]
+    det, ids, d_visit = detections(sources, where)
+    keep = np.isfinite(det["flux"])
+    if not all_distinct(ids):
+        keep &= first_occurrence(ids)
+    if not keep.all():
+        det = {k: v[keep] for k, v in det.items()}
+        if d_visit is not None:
+            d_visit = d_visit[keep]
     det["mag"] = signed_mag(det["flux"])
     det["magerr"] = magerr_from_flux(det["flux"], det["fluxerr"])
     det["is_det"] = np.ones(len(det["mjd"]), dtype=bool)
@@ -250,12 +182,7 @@ def build_lightcurve(*, sources: Sequence[Mapping], trigger: Mapping,
     # --- forced photometry -----------------------------------------------------------------
     forced = list(forced)
     if forced:
-        fwhere = "prvDiaForcedSources"
-        f_mjd = times(forced, fwhere)
-        f_band = bands(forced, fwhere)
-        f_flux = column(forced, first_key(forced, _FLUX), fwhere)
-        f_err = column(forced, first_key(forced, _FLUXERR), fwhere)
-        f_visit = _visits(forced)
+        f_mjd, f_band, f_flux, f_err, f_visit = forced_columns(forced, "prvDiaForcedSources")
         use_visit = d_visit is not None and f_visit is not None
         ok = np.isfinite(f_flux) & np.isfinite(f_err) & (f_err > 0)
         f_keys = epoch_keys(f_mjd, f_band, f_visit if use_visit else None)
@@ -282,13 +209,7 @@ def build_lightcurve(*, sources: Sequence[Mapping], trigger: Mapping,
     # --- non-detection limits (ELAsTiCC, older Rubin schemas) -------------------------------
     limits = list(limits)
     if limits:
-        lwhere = "prvDiaNondetectionLimits"
-        l_mjd = times(limits, lwhere)
-        l_band = bands(limits, lwhere)
-        noise_key = first_key(limits, _NOISE)
-        if noise_key is None:
-            raise InputError(f"{lwhere}: missing field diaNoise")
-        noise = column(limits, noise_key, lwhere)
+        l_mjd, l_band, noise = limit_columns(limits, "prvDiaNondetectionLimits")
         l_keys = epoch_keys(l_mjd, l_band, None)
         taken = epoch_keys(np.concatenate([p["mjd"] for p in parts]),
                            np.concatenate([p["band"] for p in parts]), None)
@@ -302,14 +223,15 @@ def build_lightcurve(*, sources: Sequence[Mapping], trigger: Mapping,
                           "ra": np.full(n, np.nan), "dec": np.full(n, np.nan),
                           "rb": np.full(n, np.nan), "saturated": np.zeros(n, dtype=bool)})
 
-    points = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    points = parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts])
+                                               for k in parts[0]}
     if not len(points["mjd"]):
         raise InputError(f"{object_id}: empty history (no usable point)")
     if not points["is_det"].any():
         raise InputError(f"{object_id}: empty history (no detection with a finite psfFlux)")
     context.rb = as_float(trigger.get("reliability"))
     # The trigger is one of ``sources``, whose times were validated above.
-    alert_mjd = as_float(trigger.get(first_key([trigger], _TIME) or _TIME[0]))
+    alert_mjd = as_float(trigger.get(first_key([trigger], TIME_KEYS) or TIME_KEYS[0]))
     return LightCurve(object_id=object_id, survey=SURVEY, context=context, alert_id=alert_id,
                       alert_mjd=alert_mjd, **points)
 
@@ -407,7 +329,7 @@ def from_packet(packet: Mapping) -> LightCurve:
     else:
         trigger = packet.get("diaSource")
         if trigger is None:
-            if any(k in packet for k in _TIME) and any(k in packet for k in _FLUX):
+            if any(k in packet for k in TIME_KEYS) and any(k in packet for k in FLUX_KEYS):
                 trigger = packet  # Fink flattened the triggering source to the top level
             else:
                 raise InputError("diaSource: missing")
