@@ -27,6 +27,7 @@ import numpy as np
 
 from . import inputs as inp
 from . import taxonomy as tx
+from .batched import rows_many
 from .incremental import OracleState, plan_update
 from .weights import MODELS, OracleWeights
 
@@ -130,18 +131,23 @@ class Oracle:
 
     def _result(self, object_id: str, status: str, reason: str = "", logits=None,
                 n_rows: int = 0, t0: float = math.nan, extra: dict | None = None,
-                domain: dict | None = None) -> dict:
+                domain: dict | None = None, summary: dict | None = None) -> dict:
         """One result dict; ``domain`` (:func:`~vra_filters.oracle.inputs.domain`) gives the
-        ``n_detections`` and ``warnings`` (None / [] when the light curve was not read)."""
+        ``n_detections`` and ``warnings`` (None / [] when the light curve was not read).
+        ``summary``: :func:`~vra_filters.oracle.taxonomy.summarize` of ``logits`` when the
+        caller computed it for a whole batch (``logits`` is then already a list)."""
         res = dict(self.info(), object_id=object_id, status=status, reason=reason,
                    n_rows=int(n_rows), t0=None if math.isnan(t0) else float(t0),
                    threshold=self.threshold,
                    n_detections=None if domain is None else int(domain["n_detections"]),
                    warnings=[] if domain is None else list(domain["warnings"]))
-        if logits is not None:
+        if logits is not None and summary is None:
             _, marg = self.taxonomy.probabilities(logits)
-            res.update(tx.summarize(self.taxonomy, marg, self.threshold))
-            res["logits"] = np.asarray(logits, np.float64).tolist()
+            summary = tx.summarize(self.taxonomy, marg, self.threshold)
+            logits = np.asarray(logits, np.float64).tolist()
+        if summary is not None:
+            res.update(summary)
+            res["logits"] = logits
         else:
             res.update(probabilities=None, top=None, most_specific=None)
         if extra:
@@ -191,18 +197,16 @@ class Oracle:
         lightcurves = list(lightcurves)
         results: list = [None] * len(lightcurves)
         new_states: list = list(states)
+        rows_of, domains = rows_many(lightcurves, self.model, self.convention)
         plans = {}
-        rows_of = {}
-        for i, (st, lc) in enumerate(zip(states, lightcurves)):
-            oid = str(getattr(lc, "object_id", ""))
-            try:
-                rows = inp.rows_from_lightcurve(lc, self.model, self.convention)
-            except ValueError as exc:
-                results[i] = self._result(oid, "unsupported", str(exc))
-                continue
-            plans[i] = plan_update(st, rows, self.new_state())
-            rows_of[i] = rows
-        run = [i for i in plans if plans[i].ready]
+        for i, (st, rows) in enumerate(zip(states, rows_of)):
+            if isinstance(rows, str):  # the model cannot read this light curve
+                oid = str(getattr(lightcurves[i], "object_id", ""))
+                results[i] = self._result(oid, "unsupported", rows)
+            else:
+                plans[i] = plan_update(st, rows, self.new_state())
+        # similar lengths share a GRU batch (less padding); each object's rows are its own
+        run = sorted((i for i in plans if plans[i].ready), key=lambda i: len(plans[i].ts))
         for lo in range(0, len(run), self.batch_size):
             chunk = run[lo:lo + self.batch_size]
             h1 = _stack([plans[i].state.h1 for i in chunk])
@@ -211,14 +215,17 @@ class Oracle:
             static = (_stack([rows_of[i].static for i in chunk]) if self.static_size
                       else None)
             logits = self.backend.head(h2, static)
+            _, marg = self.taxonomy.probabilities(logits)
+            summaries = tx.summarize_many(self.taxonomy, marg, self.threshold)
+            logit_lists = np.asarray(logits, np.float64).tolist()
             for j, i in enumerate(chunk):
                 st = plans[i].state
                 st.h1, st.h2 = h1[j].copy(), h2[j].copy()
-                results[i] = self._result(rows_of[i].object_id, "ok", logits=logits[j],
+                results[i] = self._result(rows_of[i].object_id, "ok", logits=logit_lists[j],
                                           n_rows=st.n_rows, t0=st.t0,
                                           extra={"new_rows": int(len(plans[i].ts)),
                                                  "rebuilt": plans[i].rebuilt},
-                                          domain=inp.domain(rows_of[i]))
+                                          domain=domains[i], summary=summaries[j])
         for i, plan in plans.items():
             new_states[i] = plan.state
             if results[i] is None:
@@ -227,7 +234,7 @@ class Oracle:
                                           "no detection yet" if len(rows_of[i]) else
                                           "no usable rows",
                                           extra={"new_rows": 0, "rebuilt": plan.rebuilt},
-                                          domain=inp.domain(rows_of[i]))
+                                          domain=domains[i])
         return results, new_states
 
 

@@ -228,6 +228,33 @@ def summarize(tax: Taxonomy, marginal: np.ndarray, threshold: float,
     }
 
 
+def summarize_many(tax: Taxonomy, marginal: np.ndarray, threshold: float) -> list:
+    """:func:`summarize` of each row of ``marginal`` (N, n_nodes), the arg-maxes done for the
+    whole batch at once (same values: the first maximum wins, as in :meth:`Taxonomy.top` and
+    :meth:`Taxonomy.most_specific`)."""
+    p = np.asarray(marginal, dtype=np.float64).reshape(-1, len(tax))
+    names = tax.names
+    tops = []
+    for level in tax.levels:
+        idx = tax.level_indices(level)
+        tops.append((level, idx[np.argmax(p[:, idx], axis=1)].tolist()))
+    ok = p >= threshold
+    key = np.where(ok, tax.depth * 4.0 + p, -np.inf)  # depth dominates, then probability
+    spec = np.argmax(key, axis=1)
+    spec[~ok.any(axis=1)] = 0  # nothing clears the threshold: the root
+    spec = spec.tolist()
+    thr = float(threshold)
+    out = []
+    for j, row in enumerate(p.tolist()):
+        out.append({
+            "probabilities": dict(zip(names, row)),
+            "top": {lvl: {"class": names[b[j]], "p": row[b[j]]} for lvl, b in tops},
+            "most_specific": {"class": names[spec[j]], "p": row[spec[j]]},
+            "threshold": thr,
+        })
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Labels -> taxonomy nodes (for scoring ORACLE against labelled light curves)
 # ---------------------------------------------------------------------------------------------
