@@ -11,11 +11,10 @@ downloads, and one bad byte must cost one alert, not the file:
 * a file that ends inside a document sets :attr:`Status.cut` and the caller reports one
   "file truncated after N records".
 
-Parsing: orjson first (~4x the standard library on a 47 kB Lasair message), ujson when
-orjson stops at a bare ``NaN``/``Infinity`` (Lasair writes them; ~2x the standard library),
-the standard library for the rest (trailing commas from Lasair's hand-edited files). The
-nesting limit is the fast parsers' 1,024 levels whatever the interpreter's recursion limit
-(an imported library may raise that one).
+Parsing: orjson (~4x the standard library on a 47 kB Lasair message, bare ``NaN`` included:
+see :func:`loads_lenient`), the standard library for the rest (``Infinity``, trailing commas
+from Lasair's hand-edited files). The nesting limit is orjson's 1,024 levels whatever the
+interpreter's recursion limit (an imported library may raise that one).
 """
 
 from __future__ import annotations
@@ -29,23 +28,20 @@ from typing import Any, BinaryIO
 from ._fields import BadRecord
 
 
-def fast_parsers() -> tuple:
-    """``(orjson, ujson)`` modules, None for one not installed. Core dependencies, imported on
-    first use so the readers also run from numpy and the standard library alone (the ANTARES
-    filter vendors them that way)."""
-    global _FAST
-    if _FAST is None:
-        found = []
-        for name in ("orjson", "ujson"):
-            try:
-                found.append(__import__(name))
-            except ImportError:
-                found.append(None)
-        _FAST = tuple(found)
-    return _FAST
+def _orjson():
+    """The orjson module (a core dependency), or None: imported on first use so the readers
+    also run from numpy and the standard library alone (the ANTARES filter vendors them)."""
+    global _ORJSON
+    if _ORJSON is None:
+        try:
+            import orjson
+        except ImportError:
+            orjson = False
+        _ORJSON = orjson
+    return _ORJSON or None
 
 
-_FAST: tuple | None = None
+_ORJSON = None
 
 #: A JSON string literal, or a comma followed only by whitespace and a closing bracket.
 #: Matching strings first makes the trailing-comma fix safe: commas inside strings are kept.
@@ -79,40 +75,37 @@ def _too_deep(exc: Exception) -> bool:
     return "depth" in text or "recursion" in text
 
 
-def _at_non_finite(data: bytes | str, pos: int) -> bool:
-    """True when orjson stopped at a bare ``NaN``/``Infinity``/``-Infinity`` literal."""
-    head = data[pos:pos + 9]
-    if isinstance(head, str):
-        head = head.encode("utf-8", "surrogatepass")
-    return head.startswith((b"NaN", b"Infinity", b"-Infinity"))
-
-
 def loads_lenient(data: bytes | str) -> Any:
-    """One JSON document from bytes or text, as the standard library would parse it.
+    """One JSON document from bytes or text.
 
-    :mod:`orjson` parses standard JSON; a document it stops on at a bare ``NaN`` or
-    ``Infinity`` (Lasair's messages) goes to :mod:`ujson`, which reads those as floats; what
-    both refuse goes to the standard library, which also accepts trailing commas.
-    Raises ValueError (corrupt, UnicodeDecodeError for bytes that are not UTF-8) or
-    RecursionError (nested over 1,024 levels).
+    :mod:`orjson` parses standard JSON. A document it stops on at a bare ``NaN`` (Lasair's
+    messages) is parsed again with each ``NaN`` written as ``null`` followed by a tab: outside
+    strings that is the JSON for a missing value (the readers treat None and NaN alike), and
+    inside a string the raw tab is invalid, so a string holding "NaN" makes this attempt fail
+    instead of changing the text. What orjson refuses goes to the standard library, which also
+    takes ``Infinity`` and trailing commas. Raises ValueError (corrupt; UnicodeDecodeError for
+    bytes that are not UTF-8) or RecursionError (nested over 1,024 levels).
     """
-    orjson, ujson = _FAST or fast_parsers()
+    orjson = _ORJSON or _orjson()
     if orjson is not None:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             if _too_deep(exc):
                 raise RecursionError(TOO_DEEP) from None
-            non_finite = _at_non_finite(data, exc.pos)
-        if non_finite and ujson is not None:
+        nan, null = _NAN[isinstance(data, str)]
+        if nan in data:
             try:
-                return ujson.loads(data)
-            except ValueError as exc:
-                if _too_deep(exc):
-                    raise RecursionError(TOO_DEEP) from None
+                return orjson.loads(data.replace(nan, null))
+            except orjson.JSONDecodeError:
+                pass
     if isinstance(data, bytes):
         data = data.decode("utf-8")
     return _loads_stdlib(data)
+
+
+#: NaN -> null + tab, for bytes and for text.
+_NAN = ((b"NaN", b"null\t"), ("NaN", "null\t"))
 
 
 def _loads_stdlib(text: str) -> Any:
