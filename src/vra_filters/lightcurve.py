@@ -143,7 +143,7 @@ class LightCurve:
             if len(getattr(self, name)) != n:
                 raise InputError(f"{self.object_id}: point field {name!r} has "
                                  f"{len(getattr(self, name))} values, mjd has {n}")
-        if n and np.any(np.diff(self.mjd) < 0):
+        if n > 1 and (self.mjd[1:] < self.mjd[:-1]).any():
             order = np.argsort(self.mjd, kind="stable")
             for name in POINT_FIELDS:
                 setattr(self, name, getattr(self, name)[order])
