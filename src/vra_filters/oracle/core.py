@@ -199,12 +199,13 @@ class Oracle:
         new_states: list = list(states)
         rows_of, domains = rows_many(lightcurves, self.model, self.convention)
         plans = {}
+        fresh = self.new_state()  # plan_update copies it, never changes it
         for i, (st, rows) in enumerate(zip(states, rows_of)):
             if isinstance(rows, str):  # the model cannot read this light curve
                 oid = str(getattr(lightcurves[i], "object_id", ""))
                 results[i] = self._result(oid, "unsupported", rows)
             else:
-                plans[i] = plan_update(st, rows, self.new_state())
+                plans[i] = plan_update(st, rows, fresh)
         # similar lengths share a GRU batch (less padding); each object's rows are its own
         run = sorted((i for i in plans if plans[i].ready), key=lambda i: len(plans[i].ts))
         for lo in range(0, len(run), self.batch_size):

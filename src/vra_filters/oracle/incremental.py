@@ -136,16 +136,13 @@ def plan_update(state: OracleState | None, rows, fresh: OracleState) -> StepPlan
             or st.convention != fresh.convention or st.model != fresh.model):
         rebuilt = st is not None
         st = fresh
-    elif st.n_seen:
-        n_old = int(np.count_nonzero(rows.mjd <= st.last_mjd))
-        if n_old > st.n_seen:
-            st, rebuilt = fresh, True
+    elif st.n_seen and int(np.count_nonzero(rows.mjd <= st.last_mjd)) > st.n_seen:
+        st, rebuilt = fresh, True
     if st.n_seen:
-        new = np.flatnonzero(rows.mjd > st.last_mjd)
-    else:
-        new = np.arange(len(rows.mjd))
-    new_mjd = rows.mjd[new]
-    new_feats = rows.feats[new]
+        new = rows.mjd > st.last_mjd
+        new_mjd, new_feats = rows.mjd[new], rows.feats[new]
+    else:  # everything is new (read only below: the state never holds these arrays)
+        new_mjd, new_feats = rows.mjd, rows.feats
     # a new state object: the caller's stays valid if the update is abandoned
     st = OracleState(st.model, st.checkpoint, st.convention, st.weights_sha256,
                      st.h1.copy(), st.h2.copy(), st.t0, st.last_mjd, st.n_rows, st.n_seen,
@@ -157,20 +154,33 @@ def plan_update(state: OracleState | None, rows, fresh: OracleState) -> StepPlan
         ts = _timeseries(new_mjd, new_feats, st.t0)
         st.n_rows += len(ts)
         return StepPlan(st, ts, rebuilt, True)
-    cand_mjd = np.concatenate([st.buffer_mjd, new_mjd])
-    cand_feats = np.concatenate([st.buffer_feats, new_feats])
-    det = np.flatnonzero(cand_feats[:, 3] > 0)  # no output before a detection, any convention
-    first = 0 if convention(st.convention).from_first_observation else (det[0] if det.size else 0)
-    t0 = float(cand_mjd[first]) if det.size else math.nan
-    if math.isnan(t0):
-        st.buffer_mjd, st.buffer_feats = cand_mjd, cand_feats
+    if len(st.buffer_mjd):
+        cand_mjd = np.concatenate([st.buffer_mjd, new_mjd])
+        cand_feats = np.concatenate([st.buffer_feats, new_feats])
+    else:
+        cand_mjd, cand_feats = new_mjd, new_feats
+    det = cand_feats[:, 3] > 0  # no output before a detection, any convention
+    if not det.any():
+        # copies: the buffer outlives the caller's rows
+        st.buffer_mjd = np.array(cand_mjd, np.float64)
+        st.buffer_feats = np.array(cand_feats, np.float32)
         return StepPlan(st, np.zeros((0, 5), np.float32), rebuilt, False)
-    st.t0 = t0
+    first = 0 if _from_first_observation(st.convention) else int(np.argmax(det))
+    st.t0 = t0 = float(cand_mjd[first])
     st.buffer_mjd = np.zeros(0, np.float64)
     st.buffer_feats = np.zeros((0, 4), np.float32)
     ts = _timeseries(cand_mjd, cand_feats, t0)
     st.n_rows += len(ts)
     return StepPlan(st, ts, rebuilt, True)
+
+
+_FIRST_OBS: dict = {}
+
+
+def _from_first_observation(name: str) -> bool:
+    if name not in _FIRST_OBS:
+        _FIRST_OBS[name] = convention(name).from_first_observation
+    return _FIRST_OBS[name]
 
 
 def _timeseries(mjd: np.ndarray, feats: np.ndarray, t0: float) -> np.ndarray:
