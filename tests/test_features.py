@@ -178,3 +178,49 @@ def test_long_history_of_ten_thousand_points():
     d1 = dict(zip(F.DAY1_FEATURES, feats.day1[0]))
     assert d1["DET_Nsince_min5d"] + d1["NON_Nsince_min5d"] == np.sum((mjd > 94) & (mjd < 100))
     assert feats.dayN[0][0] == 15.0
+
+
+def _same_features(a: F.VRAFeatures, b: F.VRAFeatures) -> None:
+    for name in ("day1", "dayN", "dayN_empty"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.mark.parametrize("name,clipped_replays", [("ztf/ZTF19acihgng.avro", 6),
+                                                   ("rubin/fink_lsst_part-2-918301_subset.avro", 0)])
+def test_points_outside_the_feature_phases_change_no_feature(name, clipped_replays):
+    """What packet replays rely on: clipping each earlier alert to FEATURE_PHASES, and
+    sharing the light-curve part between replays with the same points, gives the features
+    of the whole prefixes (context features each replay's own: rb differs per detection)."""
+    from vra_filters import read
+    path = Path(__file__).parent / "data" / name
+    lcs = read(path).lightcurves
+    lc = max(lcs, key=lambda x: x.n_det)
+    from vra_filters import visits
+    keep = tuple(int(k) for k in np.searchsorted(lc.mjd - lc.t0, F.FEATURE_PHASES, "left"))
+    whole, clipped = visits(lc)[:-1], visits(lc, keep)[:-1]
+    assert len(whole) >= 30
+    assert sum(len(c) < len(w) for c, w in zip(clipped, whole)) == clipped_replays
+    assert [c.alert_id for c in clipped] == [w.alert_id for w in whole]
+    reference = F.compute(LightCurveBatch.from_lightcurves(whole))
+    _same_features(F.compute(LightCurveBatch.from_lightcurves(clipped)), reference)
+    lengths = [len(c) for c in clipped]
+    twin = [lengths.index(n) if n == max(lengths) else i for i, n in enumerate(lengths)]
+    assert len(set(c.context.rb for c in clipped)) > 1
+    _same_features(F.compute_shared(clipped, twin), reference)
+
+
+def test_validate_prefixes_equals_validate_on_each_prefix():
+    from vra_filters.batch import validate, validate_prefixes
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        n = int(rng.integers(1, 30))
+        mjd = np.sort(rng.uniform(0, 30, n))
+        if trial % 4 == 0:
+            mjd[-1] = np.nan
+        mag = np.where(rng.random(n) < 0.3, np.nan, 19.0)
+        lc = LightCurve(object_id="x", survey="ztf", mjd=mjd, mag=mag, magerr=mag * 0 + 0.1,
+                        band=np.array(["g"] * n), is_det=rng.random(n) < 0.5,
+                        context=Context(), t0=np.nan if trial % 7 == 0 else 0.0)
+        ks = list(range(0, n + 1))
+        prefixes = [lc.points(0, k) for k in ks]
+        assert validate_prefixes(lc, ks) == validate(LightCurveBatch.from_lightcurves(prefixes))

@@ -223,6 +223,36 @@ def test_packet_mode_equals_the_stateful_path_fed_the_earlier_alerts(scorer, fmt
     assert checked >= 1
 
 
+@pytest.mark.parametrize("fmt,path,module,earlier", PACKET_CASES[:2] + PACKET_CASES[3:4],
+                         ids=lambda v: getattr(v, "name", None))
+def test_packet_mode_leaves_the_state_the_stateful_path_leaves(scorer, fmt, path, module,
+                                                               earlier):
+    """Every replayed visit counts with its own rank (its own real/bogus score included):
+    the kept history (visits, rank sum and maximum, garbage) is the stateful path's."""
+    checked = 0
+    for record in module.iter_records(path):
+        try:
+            packet_lc = module.from_record(record.data)
+        except vra.InputError:
+            continue
+        if packet_lc.n_det < 3:
+            continue
+        key = (packet_lc.survey, packet_lc.object_id)
+        packet = scorer.score([packet_lc], history="packet").states.get(key)
+        prior: dict = {}
+        for p in earlier(record.data):
+            prior.update(scorer.score([module.from_record(p)], prior).states)
+        if packet is None:
+            assert key not in prior
+            continue
+        stateful = prior[key]
+        assert (packet.n_visits, packet.garbage) == (stateful.n_visits, stateful.garbage)
+        assert packet.sum_rank == pytest.approx(stateful.sum_rank, abs=1e-9)
+        assert packet.max_rank == pytest.approx(stateful.max_rank, abs=1e-9)
+        checked += 1
+    assert checked >= 1
+
+
 def test_packet_mode_replays_visits_so_the_garbage_rules_can_fire(scorer):
     """A stateless caller used to see every alert as visit 1."""
     lcs = _lcs(DATA / "rubin" / "fink_lsst_part-2-918301_subset.avro")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 
@@ -57,7 +58,28 @@ def validate(batch: LightCurveBatch) -> List[Optional[str]]:
     n_det = np.bincount(obj[p["is_det"]], minlength=n)
     n_mag = np.bincount(obj[p["is_det"] & np.isfinite(p["mag"])], minlength=n)
     no_t0 = ~np.isfinite(batch.object_column(lambda lc: lc.t0))
-    reasons: List[Optional[str]] = [None] * n
+    return _reasons(lengths, bad_time, n_det, n_mag, no_t0)
+
+
+def validate_prefixes(lc: LightCurve, lengths: Sequence[int]) -> List[Optional[str]]:
+    """:func:`validate` of the light curves made of ``lc``'s first k points, for each k of
+    ``lengths`` (the alerts a packet replays), from running counts over ``lc`` once."""
+    k = np.asarray(lengths, dtype=np.int64)
+    at = np.maximum(k - 1, 0)
+    some = k > 0
+
+    def running(mask: np.ndarray) -> np.ndarray:
+        return np.where(some, np.cumsum(mask)[at], 0) if len(mask) else np.zeros(len(k), int)
+
+    bad_time = running(~np.isfinite(lc.mjd)) > 0
+    n_det = running(lc.is_det)
+    n_mag = running(lc.is_det & np.isfinite(lc.mag))
+    no_t0 = np.full(len(k), not math.isfinite(lc.t0))
+    return _reasons(k, bad_time, n_det, n_mag, no_t0)
+
+
+def _reasons(lengths, bad_time, n_det, n_mag, no_t0) -> List[Optional[str]]:
+    reasons: List[Optional[str]] = [None] * len(lengths)
     for i in np.flatnonzero((lengths == 0) | bad_time | (n_det == 0) | (n_mag == 0) | no_t0):
         if lengths[i] == 0:
             reasons[i] = "empty history: no detection or non-detection"
@@ -98,6 +120,8 @@ class Batch:
         self.lcs: List[LightCurve] = []
         self.emit: List[Optional[int]] = []
         self.dead: Dict[int, str] = {}  # work index -> why it cannot be scored
+        self.checked: set = set()  # work items validated when replayed (see _collect)
+        self.points_key: Dict[int, Tuple[int, int, int]] = {}  # replay -> (input, start, stop)
 
     # -- helpers
     def _fail(self, j: int, reason: str) -> None:
@@ -147,13 +171,14 @@ class Batch:
                 batches[key] = LightCurveBatch.from_lightcurves([self.lcs[j] for j in ix])
             return batches[key]
 
-        idx, reasons = self._guard("validation", idx, lambda ix: validate(batch_of(ix)))
-        for j, why in zip(idx, reasons or []):
+        unchecked = [j for j in idx if j not in self.checked]  # replays: done in _collect
+        unchecked, reasons = self._guard("validation", unchecked,
+                                         lambda ix: validate(batch_of(ix)))
+        for j, why in zip(unchecked, reasons or []):
             if why is not None:
                 self._fail(j, why)
         idx = self._alive(idx)
-        idx, feats = self._guard("features", idx, lambda ix: F.compute(batch_of(ix)))
-        row = {j: r for r, j in enumerate(idx)}
+        idx, feats, row = self._features(idx, batch_of)
         clock = s._tick("features", clock)
         order = self._time_order(idx)
         blocks, oracle_states = self._oracle(order)
@@ -170,6 +195,18 @@ class Batch:
         s._tick("policies", clock)
         return ScoreResult(self.results, states)
 
+    def _features(self, idx: List[int], batch_of):
+        """``(idx, features, row)``: the features of the alive work items (``row[j]``: item
+        j's row). Packet replays with the same points share their light-curve features."""
+        def compute(ix: List[int]):
+            keys = [self.points_key.get(j) for j in ix]
+            if all(k is None for k in keys):
+                return F.compute(batch_of(ix))
+            return F.compute_shared([self.lcs[j] for j in ix], _twins(keys))
+
+        idx, feats = self._guard("features", idx, compute)
+        return idx, feats, {j: r for r, j in enumerate(idx)}
+
     def _collect(self) -> None:
         for i, item in enumerate(self.items):
             if isinstance(item, Skip):
@@ -182,7 +219,13 @@ class Batch:
                 self._add(item, i)
                 continue
             try:
-                earlier = visits(item)
+                # A replayed alert only updates the history through its features, which read
+                # the points inside FEATURE_PHASES: replays carry those alone (validated on
+                # all their points below), and the ones past the windows carry the same
+                # points and share one feature row (run): linear in the packet's length.
+                keep = tuple(int(k) for k in np.searchsorted(
+                    item.mjd - item.t0, F.FEATURE_PHASES, side="left"))
+                earlier = visits(item, keep)
             except Exception as exc:  # noqa: BLE001
                 self.results[i] = Skip(_source(item), _why("replaying the packet history", exc))
                 continue
@@ -191,9 +234,16 @@ class Batch:
                 continue
             p = self.prior.get((item.survey, item.object_id))
             last = p.last_mjd if p is not None else -math.inf
-            for lc in earlier[:-1]:
-                if lc.alert_mjd > last:
-                    self._add(lc, None)
+            replays = [lc for lc in earlier[:-1] if lc.alert_mjd > last]
+            lengths = np.searchsorted(item.mjd, [r.alert_mjd for r in replays], side="right")
+            for lc, k, why in zip(replays, lengths.tolist(),
+                                  validate_prefixes(item, lengths)):
+                self._add(lc, None)
+                j = len(self.lcs) - 1
+                if why is not None:
+                    self._fail(j, why)
+                self.checked.add(j)
+                self.points_key[j] = (i, keep[0], min(k, keep[1]))
             self._add(earlier[-1], i)
 
     def _add(self, lc: LightCurve, emit: Optional[int]) -> None:
@@ -412,6 +462,12 @@ class Batch:
         for i, r in enumerate(self.results):
             if r is None:  # cannot happen; never lose an alert silently
                 self.results[i] = Skip(f"item {i}", "internal error: alert was not scored")
+
+
+def _twins(keys: List[Optional[Tuple[int, int, int]]]) -> List[int]:
+    """Position of the first item with the same points key (None: the item itself)."""
+    first: Dict[Tuple[int, int, int], int] = {}
+    return [r if k is None else first.setdefault(k, r) for r, k in enumerate(keys)]
 
 
 def _with_context(lc: LightCurve, context) -> LightCurve:

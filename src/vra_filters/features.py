@@ -23,11 +23,11 @@ Everything is vectorised over all points of the batch: no per-object Python loop
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 
-from .lightcurve import LightCurveBatch
+from .lightcurve import LightCurve, LightCurveBatch
 
 DAY1_LC_FEATURES: Tuple[str, ...] = (
     "Nnondet_std", "Nnondet_mean", "magdet_std", "DET_Nsince_min5d", "NON_Nsince_min5d",
@@ -46,6 +46,9 @@ DAYN_FEATURES: Tuple[str, ...] = DAYN_LC_FEATURES + DAY1_FEATURES
 #: Phase windows (days, lower bound inclusive, upper exclusive).
 DAY1_WINDOW = (-100.0, 0.0)
 DAYN_WINDOW = (-5.0, 15.0)
+#: Every light-curve feature reads only points inside one of the two windows, so points at
+#: phases outside this range never change a feature (packet replays drop them).
+FEATURE_PHASES = (min(DAY1_WINDOW[0], DAYN_WINDOW[0]), max(DAY1_WINDOW[1], DAYN_WINDOW[1]))
 #: "dayN >= -5" of the day-1 features, i.e. phase > -6.
 SINCE_MIN5D_PHASE = -6.0
 #: Initial "brightest so far" value of the ATLAS max_mag walk.
@@ -71,6 +74,25 @@ def day_label(phase: np.ndarray) -> np.ndarray:
 
 def compute(batch: LightCurveBatch) -> VRAFeatures:
     """Day-1 and day-N features for every light curve of ``batch`` in one pass."""
+    day1_lc, dayN_lc, empty = _lightcurve_parts(batch)
+    return _assemble(day1_lc, dayN_lc, empty, _context(batch.lightcurves))
+
+
+def compute_shared(lcs: Sequence[LightCurve], twin: Sequence[int]) -> VRAFeatures:
+    """:func:`compute` of ``lcs`` where ``twin[i]`` names an earlier light curve with the same
+    points and t0 as ``lcs[i]`` (``i`` itself if none): the light-curve features are computed
+    once per distinct set of points, the context features for each light curve."""
+    twin = np.asarray(twin, dtype=np.intp)
+    first = np.flatnonzero(twin == np.arange(len(twin)))
+    at = np.empty(len(twin), dtype=np.intp)
+    at[first] = np.arange(len(first))
+    day1_lc, dayN_lc, empty = _lightcurve_parts(
+        LightCurveBatch.from_lightcurves([lcs[i] for i in first]))
+    where = at[twin]
+    return _assemble(day1_lc[where], dayN_lc[where], empty[where], _context(lcs))
+
+
+def _lightcurve_parts(batch: LightCurveBatch):
     n = len(batch)
     p = batch.points
     lengths = np.diff(batch.offsets)
@@ -78,13 +100,16 @@ def compute(batch: LightCurveBatch) -> VRAFeatures:
     t0 = batch.object_column(lambda lc: lc.t0)
     phase = p["mjd"] - t0[obj]
     is_det = p["is_det"]
-
-    context = _context(batch)
-    day1 = np.empty((n, len(DAY1_FEATURES)))
-    day1[:, : len(DAY1_LC_FEATURES)] = _day1_lightcurve(n, obj, phase, is_det, p)
-    day1[:, len(DAY1_LC_FEATURES):] = context
-
+    day1_lc = _day1_lightcurve(n, obj, phase, is_det, p)
     dayN_lc, empty = _dayN_lightcurve(n, obj, phase, is_det, p["mag"])
+    return day1_lc, dayN_lc, empty
+
+
+def _assemble(day1_lc, dayN_lc, empty, context) -> VRAFeatures:
+    n = len(empty)
+    day1 = np.empty((n, len(DAY1_FEATURES)))
+    day1[:, : len(DAY1_LC_FEATURES)] = day1_lc
+    day1[:, len(DAY1_LC_FEATURES):] = context
     dayN = np.empty((n, len(DAYN_FEATURES)))
     dayN[:, : len(DAYN_LC_FEATURES)] = dayN_lc
     dayN[:, len(DAYN_LC_FEATURES):] = day1
@@ -229,8 +254,10 @@ def _dayN_lightcurve(n, obj, phase, is_det, mag) -> Tuple[np.ndarray, np.ndarray
 # --------------------------------------------------------------------------- context
 
 
-def _context(batch: LightCurveBatch) -> np.ndarray:
-    col = batch.object_column
+def _context(lcs: Sequence[LightCurve]) -> np.ndarray:
+    def col(getter):
+        return np.fromiter((getter(lc) for lc in lcs), dtype=float, count=len(lcs))
+
     ebv = col(lambda lc: lc.context.ebv).astype(np.float32).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_sep = np.log10(col(lambda lc: lc.context.host_sep_arcsec))

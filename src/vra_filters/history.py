@@ -17,7 +17,7 @@ stateful caller would have seen them (``Scorer.score(..., history="packet")``):
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -38,19 +38,21 @@ def atlas_visit_times(lc: LightCurve, last_phase: float = ATLAS_LAST_PHASE) -> L
     return times
 
 
-def visits(lc: LightCurve) -> List[LightCurve]:
+def visits(lc: LightCurve, keep: Optional[Tuple[int, int]] = None) -> List[LightCurve]:
     """The alerts ``lc``'s history holds, oldest first (see the module docstring).
 
     Earlier alerts get ids derived from their content (``LightCurve.until``); for Rubin, ZTF
     and Lasair the last element is ``lc`` itself. Empty when there is no detection.
+    ``keep=(start, stop)``: the earlier alerts carry only those of their points (see
+    ``LightCurve.until``; the packet replay keeps what the features read).
     """
     if lc.survey == "atlas":
-        return [lc.until(mjd, alert_id=f"{lc.object_id}@{mjd:.5f}")
+        return [lc.until(mjd, alert_id=f"{lc.object_id}@{mjd:.5f}", keep=keep)
                 for mjd in atlas_visit_times(lc)]
     det = np.flatnonzero(lc.is_det & (lc.mjd < lc.alert_mjd))
     out = []
     for t in np.unique(lc.mjd[det]):
-        earlier = lc.until(float(t))
+        earlier = lc.until(float(t), keep=keep)
         at = det[lc.mjd[det] == t][-1]
         if np.isfinite(lc.rb[at]):
             earlier.context.rb = float(lc.rb[at])

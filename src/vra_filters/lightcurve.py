@@ -18,7 +18,7 @@ import copy
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -161,32 +161,49 @@ class LightCurve:
     def n_det(self) -> int:
         return int(self.is_det.sum())
 
-    def until(self, mjd: float, alert_id: str = "") -> LightCurve:
+    def until(self, mjd: float, alert_id: str = "", keep: Optional[Tuple[int, int]] = None
+              ) -> LightCurve:
         """The light curve as it was at ``mjd`` (points at or before it): replays a history.
 
         The new light curve shares the (read-only) point arrays as views, has a context of
         its own (a shallow copy) and, unless ``alert_id`` is given, an id derived from its
-        content. Points are time-sorted, so this is a slice, not a mask."""
+        content. Points are time-sorted, so this is a slice, not a mask. ``keep=(start,
+        stop)``: of those points carry only ``start:stop`` (id and time stay the whole
+        prefix's)."""
         k = int(np.searchsorted(self.mjd, mjd, side="right"))
-        out = object.__new__(LightCurve)
-        out.__dict__.update(self.__dict__)
-        for name in POINT_FIELDS:
-            setattr(out, name, getattr(self, name)[:k])
+        out = self.points(0, k) if keep is None else self.points(keep[0], min(k, keep[1]))
         out.context = copy.copy(self.context)
         out.alert_mjd = float(mjd)
-        out.alert_id = alert_id or content_alert_id(out)
+        out.alert_id = alert_id or content_alert_id(self, float(mjd), k)
+        return out
+
+    def points(self, start: int, stop: int) -> LightCurve:
+        """The same alert with only points ``start:stop`` (views; ids, times and context
+        shared). For stages that read only some points, such as the VRA features
+        (:data:`~vra_filters.features.FEATURE_PHASES`)."""
+        out = object.__new__(LightCurve)
+        fields = dict(self.__dict__)
+        for name in POINT_FIELDS:
+            fields[name] = fields[name][start:stop]
+        out.__dict__ = fields
         return out
 
 
-def content_alert_id(lc: LightCurve) -> str:
+def content_alert_id(lc: LightCurve, alert_mjd: Optional[float] = None,
+                     stop: Optional[int] = None) -> str:
     """A stable id for an alert that has none: a hash of the object id and the time, band and
-    flux (else magnitude) of the point at the alert's time (its latest detection)."""
-    parts = [lc.survey, lc.object_id, repr(float(lc.alert_mjd))]
-    if len(lc.mjd):
-        at = np.flatnonzero((lc.mjd == lc.alert_mjd) & lc.is_det)
+    flux (else magnitude) of the point at the alert's time (its latest detection).
+    ``alert_mjd``/``stop``: the id of the alert at that time made of ``lc``'s first ``stop``
+    points (a replayed one) instead of ``lc``'s own."""
+    t = lc.alert_mjd if alert_mjd is None else alert_mjd
+    mjd = lc.mjd if stop is None else lc.mjd[:stop]
+    parts = [lc.survey, lc.object_id, repr(float(t))]
+    if len(mjd):
+        same = mjd == t
+        at = np.flatnonzero(same & lc.is_det[:len(mjd)])
         if not len(at):
-            at = np.flatnonzero(lc.mjd == lc.alert_mjd)
-        i = int(at[-1]) if len(at) else len(lc.mjd) - 1
+            at = np.flatnonzero(same)
+        i = int(at[-1]) if len(at) else len(mjd) - 1
         parts += [str(lc.band[i]), repr(float(lc.flux[i])), repr(float(lc.mag[i]))]
     digest = hashlib.sha256("|".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
     return "content:" + digest[:20]
