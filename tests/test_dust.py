@@ -355,3 +355,26 @@ def test_reads_healpy_written_fits(tmp_path):
     m = dust.EbvMap.load(tmp_path / "n.fits")
     np.testing.assert_array_equal(m.values, ring)
     assert isinstance(Path(m.path), Path)
+
+
+@pytest.mark.parametrize("nside", [1, 2, 64])
+def test_one_position_lookup_equals_the_vectorised_one(sfd, nside):
+    """A lookup of one position (a batch of one: ANTARES, small Kafka polls) goes through plain
+    Python floats; it gives the vectorised lookup's float32 values, poles, ring and pixel edges
+    and invalid positions included."""
+    rng = np.random.default_rng(nside)
+    m = sfd if nside == 64 else dust.EbvMap(rng.uniform(0, 1, 12 * nside * nside))
+    n = 20000
+    ra = np.concatenate([rng.uniform(-30, 390, n), [0, 360, 12.3, np.nan, 5, 720.5, 180, 0, 45]])
+    dec = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+                          [90, -90, 89.9999999, -89.9999999, np.inf, -45, 91, 0, 41.8103149]])
+    # the grid's own angles (taken as RA/Dec): many positions on rings and near the poles
+    theta, phi = healpix.pix2ang_ring(nside, np.arange(min(12 * nside * nside, 3000)))
+    ra = np.concatenate([ra, np.degrees(phi)])
+    dec = np.concatenate([dec, 90 - np.degrees(theta)])
+    vectorised = m(ra, dec)
+    one = np.array([m(a, b) for a, b in zip(ra, dec)])
+    assert one.shape == vectorised.shape
+    np.testing.assert_array_equal(one, vectorised)
+    assert m(10.0, 20.0).shape == () and m([10.0], [20.0]).shape == (1,)
+    assert np.isnan(vectorised).sum() >= 3

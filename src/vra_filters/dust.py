@@ -49,9 +49,9 @@ from typing import Any
 import numpy as np
 
 from . import registry
-from .healpix import ang2pix_ring, interp_weights_ring, nest2ring
+from .healpix import ang2pix_ring, interp_weights_ring, interp_weights_ring_one, nest2ring
 from .registry import sha256_file
-from .sky import icrs_to_galactic
+from .sky import icrs_to_galactic, icrs_to_galactic_one
 
 __all__ = [
     "DEFAULT_MAP",
@@ -345,12 +345,29 @@ class EbvMap:
         ra, dec = np.broadcast_arrays(
             np.asarray(ra_deg, dtype=np.float64), np.asarray(dec_deg, dtype=np.float64)
         )
+        if ra.size == 1 and interpolate:  # a batch of one (ANTARES, small polls): no numpy
+            return np.full(ra.shape, self._at(float(ra.flat[0]), float(dec.flat[0])))
         bad = ~(np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0))
         ra = np.where(bad, 0.0, ra)
         dec = np.where(bad, 0.0, dec)
         l_deg, b_deg = icrs_to_galactic(ra, dec)
         out = self.galactic(l_deg, b_deg, interpolate=interpolate)
         return np.where(bad, np.nan, out.astype(np.float32).astype(np.float64))
+
+
+    def _at(self, ra: float, dec: float) -> float:
+        """``self(ra, dec)`` for one position, in plain Python floats (~20x faster)."""
+        if not (math.isfinite(ra) and math.isfinite(dec) and abs(dec) <= 90.0):
+            return math.nan
+        l_deg, b_deg = icrs_to_galactic_one(ra, dec)
+        found = interp_weights_ring_one(self._nside, 0.5 * math.pi - math.radians(b_deg),
+                                        math.radians(l_deg))
+        if found is None:
+            return math.nan
+        (p0, p1, p2, p3), (w0, w1, w2, w3) = found
+        m = self._values
+        value = float(m[p0]) * w0 + float(m[p1]) * w1 + float(m[p2]) * w2 + float(m[p3]) * w3
+        return float(np.float32(value))
 
 
 _CACHE: dict[str, EbvMap] = {}

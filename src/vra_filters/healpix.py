@@ -10,6 +10,7 @@ Angles are radians: ``theta`` colatitude in [0, pi], ``phi`` longitude.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -127,6 +128,72 @@ def interp_weights_ring(
     pix = np.where(ok, np.stack([p0, p1, p2, p3]), 0)
     weights = np.where(ok, np.stack([w0, w1, w2, w3]), np.nan)
     return pix, weights
+
+
+@functools.lru_cache(maxsize=8)
+def _ring_lists(nside: int) -> tuple[list, list, list, list]:
+    return tuple(a.tolist() for a in _ring_tables(nside))  # type: ignore[return-value]
+
+
+def interp_weights_ring_one(nside: int, theta: float, phi: float
+                            ) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
+    """:func:`interp_weights_ring` for one position, in plain Python floats (a batch of one
+    costs ~60 numpy calls there): the same operations in the same order, so the same pixels
+    and, to the last bit or so, the same weights. None for an invalid position."""
+    if not (math.isfinite(theta) and math.isfinite(phi) and 0.0 <= theta <= math.pi):
+        return None
+    two_pi = 2.0 * math.pi
+    phi = phi % two_pi
+    if phi >= two_pi:
+        phi = 0.0
+    start, count, ring_theta, shift = _ring_lists(nside)
+    nl4 = 4 * nside
+    npix = 12 * nside * nside
+    z = math.cos(theta)
+    az = abs(z)
+    if az <= 2.0 / 3.0:
+        ir1 = int(nside * (2.0 - 1.5 * z))
+    else:
+        polar = int(nside * math.sqrt(3.0 * (1.0 - az)))
+        ir1 = polar if z > 0 else 4 * nside - polar - 1
+    ir2 = ir1 + 1
+
+    def in_ring(ir: int):
+        ir = min(max(ir, 1), nl4 - 1)
+        sp, nr, sh = start[ir], count[ir], shift[ir]
+        dphi = two_pi / nr
+        tmp = phi / dphi - sh
+        i1 = int(tmp) - (tmp < 0)  # int() truncates like np.trunc
+        w = (phi - (i1 + sh) * dphi) / dphi
+        i2 = i1 + 1
+        if i1 < 0:
+            i1 += nr
+        if i2 >= nr:
+            i2 -= nr
+        return sp + i1, sp + i2, 1.0 - w, w, ring_theta[ir]
+
+    p0, p1, w0, w1, theta1 = in_ring(ir1)
+    p2, p3, w2, w3, theta2 = in_ring(ir2)
+    north = ir1 == 0
+    south = ir2 == nl4
+    if north:
+        wt = theta / theta2
+        fac = (1.0 - wt) * 0.25
+    elif south:
+        wt = (theta - theta1) / (math.pi - theta1)
+        fac = wt * 0.25
+    else:
+        wt = (theta - theta1) / (theta2 - theta1)
+        fac = 0.0
+    w0 = fac if north else w0 * (1.0 - wt) + fac
+    w1 = fac if north else w1 * (1.0 - wt) + fac
+    w2 = fac if south else w2 * wt + fac
+    w3 = fac if south else w3 * wt + fac
+    if north:
+        p0, p1 = (p2 + 2) & 3, (p3 + 2) & 3
+    if south:
+        p2, p3 = ((p0 + 2) & 3) + npix - 4, ((p1 + 2) & 3) + npix - 4
+    return (p0, p1, p2, p3), (w0, w1, w2, w3)
 
 
 def ang2pix_ring(nside: int, theta: Any, phi: Any) -> np.ndarray:

@@ -70,3 +70,15 @@ def icrs_to_galactic(ra_deg: Any, dec_deg: Any) -> tuple[np.ndarray, np.ndarray]
     to ~1e-10 deg (the Galactic frame is defined on FK5 J2000, hence the frame-bias step).
     """
     return _spherical_rotate(_ICRS_TO_GAL, ra_deg, dec_deg)
+
+
+def icrs_to_galactic_one(ra_deg: float, dec_deg: float) -> tuple[float, float]:
+    """:func:`icrs_to_galactic` of one position in plain Python floats (same formulae)."""
+    lon, lat = math.radians(ra_deg), math.radians(dec_deg)
+    cl = math.cos(lat)
+    v = (cl * math.cos(lon), cl * math.sin(lon), math.sin(lat))
+    x, y, z = (m[0] * v[0] + m[1] * v[1] + m[2] * v[2] for m in _ICRS_TO_GAL_ROWS)
+    return math.degrees(math.atan2(y, x)) % 360.0, math.degrees(math.atan2(z, math.hypot(x, y)))
+
+
+_ICRS_TO_GAL_ROWS = _ICRS_TO_GAL.tolist()
