@@ -280,7 +280,9 @@ def object_context(dia_object: Mapping | None, trigger: Mapping) -> Context:
     for name, aliases in ELASTICC_STATIC if not obj.keys().isdisjoint(_ELASTICC_KEYS) else ():
         for alias in aliases:
             if alias in obj:
-                value = as_float(obj[alias])
+                value = obj[alias]
+                if type(value) is not float:  # as_float would return a float as it is
+                    value = as_float(value)
                 if not math.isnan(value):
                     extra[name] = value
                 break
