@@ -78,8 +78,8 @@ def _too_deep(exc: Exception) -> bool:
 def loads_lenient(data: bytes | str) -> Any:
     """One JSON document from bytes or text.
 
-    :mod:`orjson` parses standard JSON. A document it stops on at a bare ``NaN`` (Lasair's
-    messages) is parsed again with each ``NaN`` written as ``null`` followed by a tab: outside
+    :mod:`orjson` parses standard JSON. A document with a bare ``NaN`` (Lasair's messages) is
+    parsed with each ``NaN`` written as ``null`` followed by a tab: outside
     strings that is the JSON for a missing value (the readers treat None and NaN alike), and
     inside a string the raw tab is invalid, so a string holding "NaN" makes this attempt fail
     instead of changing the text. What orjson refuses goes to the standard library, which also
@@ -88,17 +88,15 @@ def loads_lenient(data: bytes | str) -> Any:
     """
     orjson = _ORJSON or _orjson()
     if orjson is not None:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            if _too_deep(exc):
-                raise RecursionError(TOO_DEEP) from None
         nan, null = _NAN[isinstance(data, str)]
-        if nan in data:
+        # "NaN" anywhere (1 us on 47 kB): the rewritten text first, the text as it is if
+        # that fails (NaN only inside strings)
+        for text in ((data.replace(nan, null), data) if nan in data else (data,)):
             try:
-                return orjson.loads(data.replace(nan, null))
-            except orjson.JSONDecodeError:
-                pass
+                return orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                if _too_deep(exc):
+                    raise RecursionError(TOO_DEEP) from None
     if isinstance(data, bytes):
         data = data.decode("utf-8")
     return _loads_stdlib(data)
