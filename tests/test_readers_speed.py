@@ -196,3 +196,20 @@ def test_light_curve_still_sorts_unsorted_points():
     assert lc.mjd.tolist() == [1.0, 2.0, 2.0, 3.0]
     assert lc.mag.tolist() == [11.0, 12.0, 12.5, 13.0]  # stable: equal times keep their order
     assert lc.band.tolist() == list("rirg") and lc.t0 == 1.0
+
+
+def test_the_trigger_is_the_latest_source_the_last_on_ties():
+    rows = [{"midpointMjdTai": t, "i": i} for i, t in enumerate([61000.5, 61002.0, 61001.0,
+                                                                  61002.0, 60999.0])]
+    assert _rubin_columns.latest_index(rows) == 3
+    assert rubin.trigger_of(rows, "w")["i"] == 3
+    assert rubin.trigger_of([MappingProxyType(r) for r in rows], "w")["i"] == 3  # numpy path
+    rows[1]["midpointMjdTai"] = 61003  # an int: left to the numpy path, same answer
+    assert _rubin_columns.latest_index(rows) is None and rubin.trigger_of(rows, "w")["i"] == 1
+    for bad, reason in ((math.nan, "non-finite time"), ("x", "non-numeric value"),
+                        (2e6, "time out of range (not an MJD)")):
+        rows[2]["midpointMjdTai"] = bad
+        assert _rubin_columns.latest_index(rows) is None
+        with pytest.raises(InputError) as exc:
+            rubin.trigger_of(rows, "w")
+        assert str(exc.value) == f"w.midpointMjdTai: {reason}"

@@ -72,6 +72,7 @@ from ._rubin_columns import (  # noqa: F401 - MAX_ABS_MJD, times, bands: rubin's
     bands,
     detections,
     forced_columns,
+    latest_index,
     limit_columns,
     times,
 )
@@ -323,6 +324,9 @@ def object_id_of(trigger: Mapping, dia_object: Mapping | None = None,
 
 def trigger_of(sources: Sequence[Mapping], where: str) -> Mapping:
     """The triggering source of a list-only packet: the latest one (last on ties)."""
+    i = latest_index(sources)
+    if i is not None:
+        return sources[i]
     mjd = times(sources, where)
     return sources[int(len(mjd) - 1 - np.argmax(mjd[::-1]))]
 
