@@ -152,12 +152,17 @@ def run_bench(n_alerts: int = 10000, quiet: bool = False, oracle: bool = True) -
         deployed = with_oracle.oracles["lsst"]
         fresh = _replicate(lcs[: len(records)], n_alerts)
         stream = Stream(with_oracle, SQLiteStore(":memory:"))
+        with_oracle.timings.clear()
         t = time.perf_counter()
         done = list(stream.run(fresh))
+        total = time.perf_counter() - t
         n_ok = stream.counts["new"] + stream.counts["out_of_order"]
         report["pipeline_with_oracle"] = {
-            "alerts_per_s": _rate(len(done), time.perf_counter() - t), "scored": n_ok,
-            "oracle_variant": deployed.variant}
+            "alerts_per_s": _rate(len(done), total), "scored": n_ok,
+            "oracle_variant": deployed.variant,
+            "stage_alerts_per_s": dict(
+                {k: _rate(len(done), v) for k, v in with_oracle.timings.items() if v > 0},
+                state=_rate(len(done), total - sum(with_oracle.timings.values())))}
         say(f"+ ORACLE     {report['pipeline_with_oracle']['alerts_per_s']:>12,.0f} alerts/s  "
             f"(end to end with ORACLE elasticc {deployed.variant}, new objects)")
         report["oracle"] = oracle_bench(lcs[: len(records)], quiet=quiet)
@@ -183,6 +188,42 @@ def _write_lasair_file(records: List[dict], n: int, path: str) -> int:
                     break
             copy += 1
     return written
+
+
+class _Timed:
+    """A store or sink whose calls add their wall time to ``spent[name]``."""
+
+    def __init__(self, inner, spent: Dict[str, float], name: str) -> None:
+        self._inner, self._spent, self._name = inner, spent, name
+
+    def __getattr__(self, attr: str):
+        fn = getattr(self._inner, attr)
+        if not callable(fn):
+            return fn
+
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._spent[self._name] = (self._spent.get(self._name, 0.0)
+                                           + time.perf_counter() - t)
+        return timed
+
+
+def _timed_iter(items, spent: Dict[str, float]):
+    """``items``, the time spent producing them (reading) added to ``spent["read"]``."""
+    it = iter(items)
+    spent.setdefault("read", 0.0)
+    while True:
+        t = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            spent["read"] += time.perf_counter() - t
+            return
+        spent["read"] += time.perf_counter() - t
+        yield item
 
 
 def _peak_rss_mb(argv: List[str]) -> Dict:
@@ -216,17 +257,26 @@ def _user_figures(records: List[dict], n_alerts: int, oracle: bool, say) -> Dict
         path = os.path.join(tmp, "alerts.jsonl")
         n = _write_lasair_file(records, n_alerts, path)
         scorer = Scorer.load(oracle="auto" if oracle else "none")
+        spent: Dict[str, float] = {}
         with SQLiteStore(os.path.join(tmp, "state.sqlite")) as store, \
                 open(os.devnull, "w") as devnull:
-            stream = Stream(scorer, store, JsonLinesSink(devnull, owned=False))
+            stream = Stream(scorer, _Timed(store, spent, "state"),
+                            _Timed(JsonLinesSink(devnull, owned=False), spent, "write"))
+            scorer.timings.clear()
             t = time.perf_counter()
-            done = sum(1 for _ in stream.run(iter_read([path], "lasair")))
+            done = sum(1 for _ in stream.run(_timed_iter(iter_read([path], "lasair"), spent)))
             seconds = time.perf_counter() - t
+        spent.update(scorer.timings)
+        spent["other"] = seconds - sum(spent.values())
+        us = {k: 1e6 * v / max(1, done) for k, v in spent.items()}
         out["end_to_end"] = {
             "alerts_per_s": _rate(done, seconds), "alerts": n, "oracle": oracle,
-            "what": "Lasair JSON lines file -> read -> score -> SQLite state -> JSON lines"}
+            "what": "Lasair JSON lines file -> read -> score -> SQLite state -> JSON lines",
+            "us_per_alert": us}
         say(f"end to end   {out['end_to_end']['alerts_per_s']:>12,.0f} alerts/s  "
             f"(file -> read -> score{' + ORACLE' if oracle else ''} -> state -> write)")
+        say("             where the time goes, us/alert: " + ", ".join(
+            f"{k} {v:,.0f}" for k, v in sorted(us.items(), key=lambda kv: -kv[1])))
         argv = ["score", path, "--quiet", "--out", os.devnull, "--state",
                 os.path.join(tmp, "rss.sqlite")] + ([] if oracle else ["--oracle-model", "none"])
         out["vra_score_process"] = dict(_peak_rss_mb(argv), alerts=n)
