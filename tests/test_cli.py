@@ -150,6 +150,12 @@ def test_bench_json_has_the_pipeline_rate(capsys):
     assert report["alerts"] == 300 and report["pipeline"]["scored"] == 300
     for stage in ("readers", "features", "scorers", "policies", "pipeline"):
         assert report[stage]["alerts_per_s"] > 0
+    # end to end says where its time goes, and the parts add up to its rate
+    e2e = report["end_to_end"]
+    us = e2e["us_per_alert"]
+    assert {"read", "features", "scorers", "policies", "state", "write"} <= set(us)
+    assert all(v > 0 for k, v in us.items() if k != "other")
+    assert sum(us.values()) == pytest.approx(1e6 / e2e["alerts_per_s"], rel=1e-6)
 
 
 def test_help_and_console_script():
