@@ -200,3 +200,46 @@ def test_update_many_equals_one_at_a_time(lsst, variant):
     assert blocks == seq
     assert {k: v.to_bytes() for k, v in final.items()} == {
         k: v.to_bytes() for k, v in states.items()}
+
+
+def _reference_blob(st) -> bytes:
+    """The state layout written with json.dumps (the format's definition)."""
+    import json
+    import math
+    import struct
+
+    header = {"model": st.model, "checkpoint": st.checkpoint, "convention": st.convention,
+              "weights_sha256": st.weights_sha256,
+              "t0": None if math.isnan(st.t0) else st.t0,
+              "last_mjd": None if math.isnan(st.last_mjd) else st.last_mjd,
+              "n_rows": int(st.n_rows), "n_seen": int(st.n_seen),
+              "n_buffer": int(len(st.buffer_mjd))}
+    hb = json.dumps(header, sort_keys=True).encode("utf-8")
+    return b"".join([b"VRAORC1\x00", struct.pack("<I", len(hb)), hb,
+                     np.asarray(st.h1, "<f4").tobytes(), np.asarray(st.h2, "<f4").tobytes(),
+                     np.asarray(st.buffer_mjd, "<f8").tobytes(),
+                     np.asarray(st.buffer_feats, "<f4").reshape(-1, 4).tobytes()])
+
+
+def test_state_bytes_are_the_json_layout(lsst):
+    from vra_filters.oracle import OracleState
+
+    o = Oracle.load("elasticc", variant="numpy-int8")
+    _, states = o.update_many([None] * len(lsst), lsst)
+    states = [s for s in states if s is not None]
+    rng = np.random.default_rng(11)
+    odd = [
+        OracleState("elasticc", "f1", "first-observation/packet", "ab" * 32),
+        OracleState("bts", "best", 'conv "quoted" \u00e9', "0" * 64, t0=float("inf"),
+                    last_mjd=-float("inf"), n_rows=np.int64(7), n_seen=3),
+        OracleState("elasticc", "f1", "upstream", "cd" * 32, t0=np.float64(60000.125),
+                    last_mjd=60001.5, n_rows=2, n_seen=2,
+                    buffer_mjd=rng.normal(6e4, 1, 3), buffer_feats=rng.normal(size=(3, 4))),
+        OracleState("elasticc", "f1", "upstream", "cd" * 32, t0=1e-300, last_mjd=12345678.9),
+    ]
+    assert any(s.buffer_mjd.size for s in states) or odd[2].buffer_mjd.size
+    for st in states + odd:
+        blob = st.to_bytes()
+        assert blob == _reference_blob(st)
+        back = OracleState.from_bytes(blob)
+        assert back.to_bytes() == blob
