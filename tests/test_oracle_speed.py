@@ -243,3 +243,28 @@ def test_state_bytes_are_the_json_layout(lsst):
         assert blob == _reference_blob(st)
         back = OracleState.from_bytes(blob)
         assert back.to_bytes() == blob
+
+
+@pytest.mark.parametrize("conv", ["first-observation/packet", "upstream"])
+def test_plan_many_equals_plan_update(lsst, conv):
+    from vra_filters.oracle.incremental import plan_many, plan_update
+
+    o = Oracle.load("elasticc", variant="numpy-int8", convention=conv)
+    other = Oracle.load("elasticc", variant="numpy-int8", convention="first-detection/none")
+    rows = [r for r in B.rows_many(lsst, "elasticc", conv)[0] if not isinstance(r, str)]
+    half = [_edit(lc, lc.object_id, **_take(lc, slice(0, len(lc) // 2))) for lc in lsst]
+    _, kept = o.update_many([None] * len(half), half)          # continued (some buffered)
+    _, foreign = other.update_many([None] * len(half), half)   # other convention: rebuilt
+    readable = [i for i, lc in enumerate(lsst) if lc.survey == "lsst"]
+    states = ([None] * len(readable) + [kept[i] for i in readable]
+              + [foreign[i] for i in readable])
+    fresh = o.new_state()
+    got = plan_many(states, rows * 3, fresh)
+    want = [plan_update(s, r, fresh) for s, r in zip(states, rows * 3)]
+    assert {p.rebuilt for p in want} == {True, False} and {p.ready for p in want} == {True, False}
+    assert any(s is not None and s.buffer_mjd.size for s in states)
+    for g, w in zip(got, want):
+        assert (g.rebuilt, g.ready) == (w.rebuilt, w.ready)
+        assert g.ts.dtype == w.ts.dtype and np.array_equal(g.ts, w.ts)
+        assert g.state.to_bytes() == w.state.to_bytes()
+    assert fresh.to_bytes() == o.new_state().to_bytes()  # the empty state is left as it was

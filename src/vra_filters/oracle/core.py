@@ -28,7 +28,7 @@ import numpy as np
 from . import inputs as inp
 from . import taxonomy as tx
 from .batched import rows_many
-from .incremental import OracleState, plan_update
+from .incremental import OracleState, plan_many
 from .weights import MODELS, OracleWeights
 
 #: Carried in every annotation: the outputs derive from the ORACLE-1 weights and their licence.
@@ -198,14 +198,16 @@ class Oracle:
         results: list = [None] * len(lightcurves)
         new_states: list = list(states)
         rows_of, domains = rows_many(lightcurves, self.model, self.convention)
-        plans = {}
-        fresh = self.new_state()  # plan_update copies it, never changes it
-        for i, (st, rows) in enumerate(zip(states, rows_of)):
+        readable = []
+        for i, rows in enumerate(rows_of):
             if isinstance(rows, str):  # the model cannot read this light curve
                 oid = str(getattr(lightcurves[i], "object_id", ""))
                 results[i] = self._result(oid, "unsupported", rows)
             else:
-                plans[i] = plan_update(st, rows, fresh)
+                readable.append(i)
+        fresh = self.new_state()  # the planner copies it, never changes it
+        plans = dict(zip(readable, plan_many([states[i] for i in readable],
+                                             [rows_of[i] for i in readable], fresh)))
         # similar lengths share a GRU batch (less padding); each object's rows are its own
         run = sorted((i for i in plans if plans[i].ready), key=lambda i: len(plans[i].ts))
         for lo in range(0, len(run), self.batch_size):

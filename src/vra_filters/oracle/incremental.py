@@ -210,6 +210,69 @@ def plan_update(state: OracleState | None, rows, fresh: OracleState) -> StepPlan
     return StepPlan(st, ts, rebuilt, True)
 
 
+def plan_many(states, rows, fresh: OracleState) -> list:
+    """:func:`plan_update` of each ``(states[i], rows[i])``, the same plans; the objects that
+    start afresh (no state, or one of other weights / convention) are planned together:
+    their time origins and network inputs are a few numpy calls for the whole batch."""
+    plans: list = [None] * len(rows)
+    starting = []
+    for i, (st, r) in enumerate(zip(states, rows)):
+        if (st is None or st.weights_sha256 != fresh.weights_sha256
+                or st.convention != fresh.convention or st.model != fresh.model):
+            starting.append(i)
+        else:
+            plans[i] = plan_update(st, r, fresh)
+    if starting:
+        new = _plan_starts([rows[i] for i in starting], fresh,
+                           [states[i] is not None for i in starting])
+        for i, plan in zip(starting, new):
+            plans[i] = plan
+    return plans
+
+
+def _plan_starts(rows: list, fresh: OracleState, rebuilt: list) -> list:
+    """Plans of objects without a usable state: every row is new (SPEC §9 from scratch)."""
+    n = len(rows)
+    lens = np.fromiter((len(r.mjd) for r in rows), np.int64, n)
+    at = np.zeros(n + 1, np.int64)
+    np.cumsum(lens, out=at[1:])
+    mjd = np.concatenate([r.mjd for r in rows]).astype(np.float64, copy=False)
+    feats = (np.concatenate([r.feats for r in rows]).astype(np.float32, copy=False) if at[-1]
+             else np.zeros((0, 4), np.float32))
+    det = feats[:, 3] > 0  # no output before a detection, any convention
+    det_at = np.zeros(len(det) + 1, np.int64)
+    np.cumsum(det, out=det_at[1:])
+    started = np.diff(det_at[at]) > 0
+    origin = at[:-1].copy()  # first row ...
+    if not _from_first_observation(fresh.convention) and det.any():
+        idx = np.flatnonzero(det)  # ... or first detection
+        seg = np.repeat(np.arange(n), lens)[idx]
+        first = np.r_[True, seg[1:] != seg[:-1]]
+        origin[seg[first]] = idx[first]
+    t0 = np.full(n, np.nan)
+    t0[started] = mjd[origin[started]]
+    ts = np.empty((len(mjd), 5), dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        ts[:, 0] = (mjd - np.repeat(t0, lens)).astype(np.float32)
+    ts[:, 1:] = feats
+    last = np.full(n, np.nan)
+    last[lens > 0] = mjd[at[1:][lens > 0] - 1]
+    plans = []
+    for j, (a, b, go, t, m) in enumerate(zip(at[:-1].tolist(), at[1:].tolist(), started.tolist(),
+                                             t0.tolist(), last.tolist())):
+        h1, h2 = fresh.h1.copy(), fresh.h2.copy()
+        if go:
+            st = OracleState(fresh.model, fresh.checkpoint, fresh.convention,
+                             fresh.weights_sha256, h1, h2, t, m, b - a, b - a)
+            plans.append(StepPlan(st, ts[a:b], rebuilt[j], True))
+        else:  # buffered until a detection arrives (copies: the buffer outlives the batch)
+            st = OracleState(fresh.model, fresh.checkpoint, fresh.convention,
+                             fresh.weights_sha256, h1, h2, math.nan, m, 0, b - a,
+                             mjd[a:b].copy(), feats[a:b].copy())
+            plans.append(StepPlan(st, np.zeros((0, 5), np.float32), rebuilt[j], False))
+    return plans
+
+
 _FIRST_OBS: dict = {}
 
 
