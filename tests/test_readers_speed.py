@@ -213,3 +213,13 @@ def test_the_trigger_is_the_latest_source_the_last_on_ties():
         with pytest.raises(InputError) as exc:
             rubin.trigger_of(rows, "w")
         assert str(exc.value) == f"w.midpointMjdTai: {reason}"
+
+
+def test_band_codes_by_table_are_the_band_order():
+    rng = np.random.default_rng(3)
+    band = rng.choice(list("ugrizy"), 500)
+    want = np.array(["ugrizy".index(b) for b in band])
+    assert band.dtype == np.dtype("<U1")
+    assert np.array_equal(rubin._band_code_array(band), want)
+    assert np.array_equal(rubin._band_code_array(band.astype("<U2")), want)  # sorting path
+    assert rubin._band_code_array(band[:0]).shape == (0,)

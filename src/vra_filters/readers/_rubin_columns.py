@@ -83,7 +83,7 @@ def _visits(items: Sequence[Mapping]) -> np.ndarray | None:
 
 
 def _visit_array(values: Sequence[Any]) -> np.ndarray | None:
-    if any(v is None for v in values):
+    if set(map(type, values)) != {int} and any(v is None for v in values):
         return None
     try:
         visits = np.array(values, dtype=np.int64)
@@ -114,7 +114,7 @@ def _fast_columns(items: Sequence[Mapping], floats: Sequence[str | None],
     nf = 1 + len(floats)
     try:
         num = np.array(cols[:nf], dtype=float)
-        band = _BAND_NAMES[[_BAND_INDEX[b] for b in cols[nf]]]
+        band = _BAND_NAMES[list(map(_BAND_INDEX.__getitem__, cols[nf]))]
     except Exception:  # noqa: BLE001 - the field-by-field path reports it
         return None
     if num.ndim != 2 or not (np.abs(num[0]) < MAX_ABS_MJD).all():
@@ -134,7 +134,8 @@ def detections(items: Sequence[Mapping], where: str) -> tuple[dict, Sequence, An
     if fast is not None:
         num, band, (sat_col, ids, visit_col) = fast
         try:
-            saturated = np.array([bool(v) for v in sat_col], dtype=bool)
+            saturated = np.array(sat_col if set(map(type, sat_col)) == {bool}
+                                 else [bool(v) for v in sat_col], dtype=bool)
         except Exception:  # noqa: BLE001
             fast = None
     if fast is None:

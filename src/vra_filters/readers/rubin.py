@@ -120,9 +120,20 @@ def epoch_keys(mjd: np.ndarray, band: np.ndarray, visit: np.ndarray | None) -> n
     return base * 8 + code
 
 
+#: Band code by character code, for one-letter band arrays (what the readers make).
+_CODE_OF_CHAR = np.full(128, -1, dtype=np.int64)
+_CODE_OF_CHAR[[ord(b) for b in BAND_CODE]] = list(BAND_CODE.values())
+
+
 def _band_code_array(band: np.ndarray) -> np.ndarray:
     if not len(band):
         return np.zeros(0, dtype=np.int64)
+    if band.dtype == "<U1":  # one UCS-4 code unit per band: a table lookup, no sorting
+        chars = band.view(np.uint32)
+        if chars.max() < 128:
+            codes = _CODE_OF_CHAR[chars]
+            if codes.min() >= 0:
+                return codes
     uniq, inverse = np.unique(band, return_inverse=True)
     codes = np.array([BAND_CODE[str(b)] for b in uniq], dtype=np.int64)
     return codes[inverse.reshape(-1)]
