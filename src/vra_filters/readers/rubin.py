@@ -298,6 +298,8 @@ def object_context(dia_object: Mapping | None, trigger: Mapping) -> Context:
                 if not math.isnan(value):
                     extra[name] = value
                 break
+    if not extra:  # no host fields: the defaults (NaN) are what the conversions would give
+        return Context(ra=ra, dec=dec, extra=extra)
     return Context(
         ra=ra, dec=dec,
         ebv=clean_float(extra.get("MWEBV")),
