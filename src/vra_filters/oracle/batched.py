@@ -60,12 +60,13 @@ def _lsst_rows(lcs: list, c, static_size: int, model: str) -> list:
     """SPEC §8 then §6.2 (``table_from_lightcurve`` + ``rows_from_table``) over a batch."""
     f64 = np.float64
     counts = np.fromiter((len(lc.mjd) for lc in lcs), np.int64, len(lcs))
-    mjd = np.concatenate([np.asarray(lc.mjd, f64) for lc in lcs])
-    flux = np.concatenate([np.asarray(lc.flux, f64) for lc in lcs])
-    err = np.concatenate([np.asarray(lc.fluxerr, f64) for lc in lcs])
-    band = np.concatenate([np.asarray(lc.band, dtype=str) for lc in lcs])
-    det = np.concatenate([np.asarray(lc.is_det, bool) for lc in lcs])
-    sat = np.concatenate([np.asarray(lc.saturated, bool) for lc in lcs])
+    # LightCurve columns are 1-D arrays of these types already: no conversion per alert
+    mjd = np.concatenate([lc.mjd for lc in lcs]).astype(f64, copy=False)
+    flux = np.concatenate([lc.flux for lc in lcs]).astype(f64, copy=False)
+    err = np.concatenate([lc.fluxerr for lc in lcs]).astype(f64, copy=False)
+    band = np.asarray(np.concatenate([lc.band for lc in lcs]), dtype=str)
+    det = np.concatenate([lc.is_det for lc in lcs]).astype(bool, copy=False)
+    sat = np.concatenate([lc.saturated for lc in lcs]).astype(bool, copy=False)
     wl = inp.band_wavelengths(band)
     ok = np.isfinite(flux) & np.isfinite(err)
     usable = ok & ~sat
