@@ -252,6 +252,20 @@ def test_a_json_line_nested_1100_deep_is_a_skip(tmp_path, atlas_rec, atlas_lc, r
         sys.setrecursionlimit(old_limit)
 
 
+def test_the_nesting_limit_holds_without_orjson(tmp_path, atlas_rec, atlas_lc, monkeypatch):
+    from vra_filters.readers import _json
+    monkeypatch.setattr(_json, "_ORJSON", False)  # the standard library alone (ANTARES)
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(5000)
+    try:
+        _deep_documents_are_skips(tmp_path, atlas_rec, atlas_lc)
+        ok = '{"a": ' * 1024 + "[1]" + "}" * 1024  # 1,025 levels: one too many
+        assert _json._deeper_than(ok, 1024) and not _json._deeper_than(ok[6:-1], 1024)
+        assert not _json._deeper_than('["[[[[", "{{{{{"]' * 300, 1024)  # inside strings
+    finally:
+        sys.setrecursionlimit(old_limit)
+
+
 def _deep_documents_are_skips(tmp_path, atlas_rec, atlas_lc):
     deep = '{"a": ' * 1100 + "1" + "}" * 1100
     for name in ("deep.jsonl", "deep.json"):  # with and without the JSON lines suffix
@@ -456,6 +470,7 @@ def _lasair_messages():
 
 
 def test_fast_parser_gives_the_standard_librarys_documents():
+    pytest.importorskip("orjson")
     from vra_filters.readers import _json
     for line in _lasair_messages():  # bare NaN: read as a missing value (None)
         assert _same_json(_json.loads_lenient(line), json.loads(line), nan_is_none=True)
@@ -487,6 +502,7 @@ def _lc_state(lc: LightCurve) -> str:
 def test_readers_give_the_same_light_curves_from_the_standard_library_alone(monkeypatch):
     """NaN read as None by the fast path, as NaN by the standard library: the readers make
     the same light curves of both (real Lasair messages, NaN in many fields)."""
+    pytest.importorskip("orjson")
     from vra_filters.readers import _json
     blob = b"\n".join(_lasair_messages()) + b"\n" + LASAIR.read_bytes()
     sources = [blob, LASAIR, *ATLAS, FINK_LSST, ZTF_AVRO]

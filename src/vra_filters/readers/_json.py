@@ -99,7 +99,27 @@ def loads_lenient(data: bytes | str) -> Any:
                     raise RecursionError(TOO_DEEP) from None
     if isinstance(data, bytes):
         data = data.decode("utf-8")
+    if data.count("[") + data.count("{") > MAX_DEPTH and _deeper_than(data, MAX_DEPTH):
+        raise RecursionError(TOO_DEEP)  # orjson's limit, whatever the interpreter's
     return _loads_stdlib(data)
+
+
+#: The nesting limit: orjson's, and the standard-library path's too.
+MAX_DEPTH = 1024
+
+
+def _deeper_than(text: str, limit: int) -> bool:
+    """True when brackets outside strings nest deeper than ``limit`` (no recursion)."""
+    depth = 0
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        if tok in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif tok in "]}":
+            depth -= 1
+    return False
 
 
 #: NaN -> null + tab, for bytes and for text.
