@@ -225,6 +225,8 @@ class Batch:
                 # points and share one feature row (run): linear in the packet's length.
                 keep = tuple(int(k) for k in np.searchsorted(
                     item.mjd - item.t0, F.FEATURE_PHASES, side="left"))
+                if math.isnan(item.context.ebv):  # once, not once per replay
+                    (item,) = self._with_ebv([item])
                 earlier = visits(item, keep)
             except Exception as exc:  # noqa: BLE001
                 self.results[i] = Skip(_source(item), _why("replaying the packet history", exc))
@@ -289,20 +291,23 @@ class Batch:
         """Alerts without E(B-V) get a copy of their light curve with it filled in (the
         caller's objects are not touched)."""
         missing = [j for j in idx if math.isnan(self.lcs[j].context.ebv)]
-        if not missing:
-            return
+        for j, lc in zip(missing, self._with_ebv([self.lcs[j] for j in missing])):
+            self.lcs[j] = lc
+
+    def _with_ebv(self, lcs: List[LightCurve]) -> List[LightCurve]:
+        """Copies of ``lcs`` with E(B-V) filled in (from ``--ebv`` or the dust map)."""
+        if not lcs:
+            return []
         s = self.s
         if s.ebv is not None:
-            values = np.full(len(missing), s.ebv)
+            values = np.full(len(lcs), s.ebv)
             source = "--ebv"
         else:
-            values = s.ebv_map(np.array([self.lcs[j].context.ra for j in missing]),
-                               np.array([self.lcs[j].context.dec for j in missing]))
+            values = s.ebv_map(np.array([lc.context.ra for lc in lcs]),
+                               np.array([lc.context.dec for lc in lcs]))
             source = s.ebv_map.name
-        for j, v in zip(missing, values):
-            lc = self.lcs[j]
-            copy = replace(lc.context, ebv=float(v), ebv_source=source)
-            self.lcs[j] = _with_context(lc, copy)
+        return [_with_context(lc, replace(lc.context, ebv=float(v), ebv_source=source))
+                for lc, v in zip(lcs, values)]
 
     def _oracle(self, order: List[int]):
         """ORACLE blocks for the annotated alerts, by survey, and the new GRU states."""
