@@ -156,6 +156,8 @@ class Batch:
         s = self.s
         clock = time.perf_counter()
         self._collect()
+        if self.packet:  # replaying the packets' histories (visits), its own line
+            clock = s._tick("history", clock)
         first = self._dedupe()
         idx = self._alive(first)
         self._fill_ebv(idx)
