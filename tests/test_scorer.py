@@ -198,18 +198,23 @@ def _same(a: vra.Annotation, b: vra.Annotation) -> None:
     assert a.galactic == b.galactic
 
 
+def _packets(module, path, min_detections: int):
+    """(record, light curve) of each readable packet of ``path`` with enough detections."""
+    for record in module.iter_records(path):
+        try:
+            lc = module.from_record(record.data)
+        except vra.InputError:
+            continue
+        if lc.n_det >= min_detections:
+            yield record, lc
+
+
 @pytest.mark.parametrize("fmt,path,module,earlier", PACKET_CASES,
                          ids=lambda v: getattr(v, "name", None))
 def test_packet_mode_equals_the_stateful_path_fed_the_earlier_alerts(scorer, fmt, path,
                                                                      module, earlier):
     checked = 0
-    for record in module.iter_records(path):
-        try:
-            packet_lc = module.from_record(record.data)
-        except vra.InputError:
-            continue
-        if packet_lc.n_det < 2:
-            continue
+    for record, packet_lc in _packets(module, path, min_detections=2):
         (from_packet,) = scorer.score([packet_lc], history="packet").results
         stream = vra.Stream(scorer, MemoryStore())
         alerts = [module.from_record(p) for p in earlier(record.data)]
@@ -230,13 +235,7 @@ def test_packet_mode_leaves_the_state_the_stateful_path_leaves(scorer, fmt, path
     """Every replayed visit counts with its own rank (its own real/bogus score included):
     the kept history (visits, rank sum and maximum, garbage) is the stateful path's."""
     checked = 0
-    for record in module.iter_records(path):
-        try:
-            packet_lc = module.from_record(record.data)
-        except vra.InputError:
-            continue
-        if packet_lc.n_det < 3:
-            continue
+    for record, packet_lc in _packets(module, path, min_detections=3):
         key = (packet_lc.survey, packet_lc.object_id)
         packet = scorer.score([packet_lc], history="packet").states.get(key)
         prior: dict = {}
