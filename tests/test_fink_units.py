@@ -83,7 +83,7 @@ def test_filters_on_pandas():
 
 
 def test_alerts_of_one_object_go_in_separate_calls():
-    assert scoring._rounds(["a", "b", "a", "c", "a", "b"]) == [[0, 1, 3], [2, 5], [4]]
+    assert scoring.object_rounds(["a", "b", "a", "c", "a", "b"]) == [[0, 1, 3], [2, 5], [4]]
 
 
 class _Broken:

@@ -4,7 +4,8 @@ Inside the module ``vra antares package`` writes for the ANTARES devkit, the cor
 next to this file (``_vendor/vra_filters``), because ANTARES workers will not install
 ``vra_filters``. Installed (tests, ``vra antares run-locus``), the installed package is used.
 Both are the same numpy-only code. Only public names are taken: the package's API, the Rubin
-and ZTF readers' mapping functions, and the ORACLE's variant names.
+and ZTF readers' mapping functions, the readers' number conversion, and the ORACLE's
+variant names.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from importlib.util import find_spec
 if __package__ and find_spec(f"{__package__}._vendor") is not None:
     from ._vendor import vra_filters
     from ._vendor.vra_filters import oracle
-    from ._vendor.vra_filters.readers import rubin, ztf
+    from ._vendor.vra_filters.readers import as_float, rubin, ztf
 else:
     import vra_filters
     from vra_filters import oracle
-    from vra_filters.readers import rubin, ztf
+    from vra_filters.readers import as_float, rubin, ztf
 
 VENDORED = vra_filters.__name__ != "vra_filters"
 Annotation = vra_filters.Annotation
@@ -31,4 +32,4 @@ Skip = vra_filters.Skip
 StateError = vra_filters.StateError
 
 __all__ = ["VENDORED", "Annotation", "Context", "InputError", "LightCurve", "ObjectState",
-           "Scorer", "Skip", "StateError", "oracle", "rubin", "vra_filters", "ztf"]
+           "Scorer", "Skip", "StateError", "as_float", "oracle", "rubin", "vra_filters", "ztf"]

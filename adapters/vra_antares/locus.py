@@ -39,7 +39,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._core import Context, InputError, LightCurve, rubin, ztf
+from ._core import Context, InputError, LightCurve, as_float, rubin, ztf
 
 #: ``ant_survey`` codes (antares_devkit.models.SURVEYS) -> survey, and the codes of each survey.
 SURVEY_OF_CODE = {1: "ztf", 2: "ztf", 4: "lsst"}
@@ -279,25 +279,15 @@ def _nearest_sdss_galaxy(rows: Sequence, ra: float, dec: float):
     for row in rows:
         if not isinstance(row, Mapping):
             continue
-        z = _number(row.get("z"))
+        z = as_float(row.get("z"))
         if not (math.isfinite(z) and z > SDSS_MISSING_Z):
             continue
-        sep = angular_sep_arcsec(ra, dec, _number(row.get("ra")),
-                                 _number(row.get("dec_", row.get("dec"))))
+        sep = angular_sep_arcsec(ra, dec, as_float(row.get("ra")),
+                                 as_float(row.get("dec_", row.get("dec"))))
         if best is None or sep < best[3]:
-            spec = _number(row.get("specObjID"))
-            best = (z, _number(row.get("zErr")), math.isfinite(spec) and spec != 0, sep)
+            spec = as_float(row.get("specObjID"))
+            best = (z, as_float(row.get("zErr")), math.isfinite(spec) and spec != 0, sep)
     return best
-
-
-def _number(value: Any) -> float:
-    """A catalogue value as float; None, booleans and non-numeric values are NaN."""
-    if value is None or isinstance(value, (bool, bytes)):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError, OverflowError):
-        return math.nan
 
 
 def angular_sep_arcsec(ra1: float, dec1: float, ra2: float, dec2: float) -> float:

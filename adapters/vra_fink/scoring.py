@@ -26,6 +26,7 @@ import threading
 from typing import Any, Dict, List, Optional, Sequence
 
 import vra_filters as vra
+from vra_filters.history import object_rounds
 from vra_filters.readers import rubin as rubin_reader
 from vra_filters.readers import ztf as ztf_reader
 
@@ -110,19 +111,6 @@ def failed(reason: str) -> Dict[str, Any]:
     return {"reason": reason or "not scored (no reason given)"}
 
 
-def _rounds(keys: Sequence[Any]) -> List[List[int]]:
-    """Row indices split so that no call holds two alerts of one object."""
-    seen: Dict[Any, int] = {}
-    rounds: List[List[int]] = []
-    for i, key in enumerate(keys):
-        r = seen.get(key, 0)
-        seen[key] = r + 1
-        if r == len(rounds):
-            rounds.append([])
-        rounds[r].append(i)
-    return rounds
-
-
 def score_packets(packets: Sequence[Any], survey: str,
                   bad: Optional[Sequence[Optional[str]]] = None,
                   s: Optional[vra.Scorer] = None) -> List[Dict[str, Any]]:
@@ -144,7 +132,7 @@ def score_packets(packets: Sequence[Any], survey: str,
         try:
             s = s or scorer()
             idx = list(lcs)
-            for part in _rounds([(lcs[i].survey, lcs[i].object_id) for i in idx]):
+            for part in object_rounds([(lcs[i].survey, lcs[i].object_id) for i in idx]):
                 rows = [idx[k] for k in part]
                 result = s.score([lcs[i] for i in rows], history="packet").results
                 for i, res in zip(rows, result):

@@ -120,8 +120,8 @@ class Batch:
         self.lcs: List[LightCurve] = []
         self.emit: List[Optional[int]] = []
         self.dead: Dict[int, str] = {}  # work index -> why it cannot be scored
-        self.checked: set = set()  # work items validated when replayed (see _collect)
-        self.points_key: Dict[int, Tuple[int, int, int]] = {}  # replay -> (input, start, stop)
+        # packet replays (validated in _collect) -> (input, start, stop) of the points they carry
+        self.points_key: Dict[int, Tuple[int, int, int]] = {}
 
     # -- helpers
     def _fail(self, j: int, reason: str) -> None:
@@ -173,7 +173,7 @@ class Batch:
                 batches[key] = LightCurveBatch.from_lightcurves([self.lcs[j] for j in ix])
             return batches[key]
 
-        unchecked = [j for j in idx if j not in self.checked]  # replays: done in _collect
+        unchecked = [j for j in idx if j not in self.points_key]  # replays: done in _collect
         unchecked, reasons = self._guard("validation", unchecked,
                                          lambda ix: validate(batch_of(ix)))
         for j, why in zip(unchecked, reasons or []):
@@ -246,7 +246,6 @@ class Batch:
                 j = len(self.lcs) - 1
                 if why is not None:
                     self._fail(j, why)
-                self.checked.add(j)
                 self.points_key[j] = (i, keep[0], min(k, keep[1]))
             self._add(earlier[-1], i)
 

@@ -17,7 +17,7 @@ stateful caller would have seen them (``Scorer.score(..., history="packet")``):
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -58,3 +58,18 @@ def visits(lc: LightCurve, keep: Optional[Tuple[int, int]] = None) -> List[Light
             earlier.context.rb = float(lc.rb[at])
         out.append(earlier)
     return out + [lc]
+
+
+def object_rounds(keys: Sequence[Hashable]) -> List[List[int]]:
+    """Positions of ``keys`` (one per alert, e.g. ``(survey, object_id)``) in rounds: round r
+    holds the r-th alert of every object, so no round has two alerts of one object and each
+    object's alerts keep their order across rounds."""
+    seen: Dict[Any, int] = {}
+    rounds: List[List[int]] = []
+    for i, key in enumerate(keys):
+        r = seen.get(key, 0)
+        seen[key] = r + 1
+        if r == len(rounds):
+            rounds.append([])
+        rounds[r].append(i)
+    return rounds

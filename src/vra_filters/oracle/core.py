@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..history import object_rounds
 from . import inputs as inp
 from . import taxonomy as tx
 from .batched import rows_many
@@ -259,17 +260,9 @@ class Oracle:
         lcs = list(lightcurves)
         keys = [(str(lc.survey), str(lc.object_id)) for lc in lcs]
         current = dict(states or {})
-        seen: dict = {}
-        rounds: list = []  # the r-th alert of every object goes in round r
-        for i, key in enumerate(keys):
-            r = seen.get(key, 0)
-            seen[key] = r + 1
-            if r == len(rounds):
-                rounds.append([])
-            rounds[r].append(i)
         blocks: list = [None] * len(lcs)
         new_states: dict = {}
-        for idx in rounds:
+        for idx in object_rounds(keys):  # the r-th alert of every object in round r
             res, new = self.update_many([current.get(keys[i]) for i in idx],
                                         [lcs[i] for i in idx])
             for i, r, st in zip(idx, res, new):
