@@ -61,11 +61,11 @@ class OracleState:
         return not math.isnan(self.t0)
 
     def to_bytes(self) -> bytes:
-        parts = [MAGIC, b"", _header_json(self).encode("utf-8"),
+        hb = json.dumps(_header(self), sort_keys=True).encode("utf-8")
+        parts = [MAGIC, struct.pack("<I", len(hb)), hb,
                  np.asarray(self.h1, "<f4").tobytes(), np.asarray(self.h2, "<f4").tobytes(),
                  np.asarray(self.buffer_mjd, "<f8").tobytes(),
                  np.asarray(self.buffer_feats, "<f4").reshape(-1, 4).tobytes()]
-        parts[1] = struct.pack("<I", len(parts[2]))
         return b"".join(parts)
 
     @classmethod
@@ -106,38 +106,6 @@ def _header(state: OracleState) -> dict:
         "n_rows": int(state.n_rows), "n_seen": int(state.n_seen),
         "n_buffer": int(len(state.buffer_mjd)),
     }
-
-
-_HEADER_PARTS: dict = {}
-
-
-def _header_json(state: OracleState) -> str:
-    """``json.dumps(_header(state), sort_keys=True)``, character for character, with the
-    identity part (model, checkpoint, convention, weights) encoded once per identity: the
-    blob is written for every object of every batch."""
-    t0, last = state.t0, state.last_mjd
-    ident = (state.checkpoint, state.convention, state.model, state.weights_sha256)
-    if not (all(type(v) is str for v in ident) and type(t0) is float
-            and type(last) is float):
-        return json.dumps(_header(state), sort_keys=True)
-    parts = _HEADER_PARTS.get(ident)
-    if parts is None:
-        d = json.dumps
-        parts = ('{"checkpoint": ' + d(ident[0]) + ', "convention": ' + d(ident[1])
-                 + ', "last_mjd": ', ', "model": ' + d(ident[2]) + ', "n_buffer": ',
-                 ', "weights_sha256": ' + d(ident[3]) + "}")
-        if len(_HEADER_PARTS) < 64:
-            _HEADER_PARTS[ident] = parts
-    return (f"{parts[0]}{_number(last)}{parts[1]}{int(len(state.buffer_mjd))}, "
-            f'"n_rows": {int(state.n_rows)}, "n_seen": {int(state.n_seen)}, '
-            f'"t0": {_number(t0)}{parts[2]}')
-
-
-def _number(x: float) -> str:
-    """A float as json.dumps writes it; NaN (no value) as null."""
-    if x != x:
-        return "null"
-    return float.__repr__(x) if math.isfinite(x) else json.dumps(x)
 
 
 def state_to_bytes(state: OracleState) -> bytes:
