@@ -193,7 +193,7 @@ def iter_lines(numbered: Iterable[tuple[int, bytes]], name: str,
     newline in a stream that ``truncated()`` is the cut itself: it sets ``status.cut``
     instead of becoming a record."""
     for lineno, raw in numbered:
-        if not raw or raw.isspace():  # (not raw.strip(): that copies a 47 kB line)
+        if not raw or raw.isspace():  # (not raw.strip(): that copies a whole line)
             continue
         if not raw.endswith(b"\n") and truncated():
             if status is not None:
@@ -204,6 +204,16 @@ def iter_lines(numbered: Iterable[tuple[int, bytes]], name: str,
             yield where, cached[lineno]
         else:
             yield where, parse_line(raw)
+
+
+def _next_nonblank(it: Iterator[bytes], head: list[bytes]) -> bytes | None:
+    """The next line of ``it`` that is not blank (None at the end); each line read is
+    appended to ``head``."""
+    for raw in it:
+        head.append(raw)
+        if raw and not raw.isspace():
+            return raw
+    return None
 
 
 def iter_json(stream: BinaryIO, name: str, lines: bool, status: Status,
@@ -220,25 +230,14 @@ def iter_json(stream: BinaryIO, name: str, lines: bool, status: Status,
         yield from iter_lines(enumerate(it, 1), name, truncated, status)
         return
     head: list[bytes] = []
-    first = None
-    for raw in it:
-        head.append(raw)
-        if raw.strip():
-            first = raw
-            break
+    first = _next_nonblank(it, head)
     if first is None:
         return
     if first.lstrip(_BOM).lstrip().startswith(b"{"):
         doc = parse_line(first)
         if not isinstance(doc, BadRecord) and (first.endswith(b"\n") or not truncated()):
             first_no = len(head)
-            second = None
-            for raw in it:
-                head.append(raw)
-                if raw.strip():
-                    second = raw
-                    break
-            if second is None:
+            if _next_nonblank(it, head) is None:
                 yield f"{name}#0", doc
                 return
             yield from iter_lines(enumerate(chain(head, it), 1), name, truncated, status,
