@@ -25,6 +25,7 @@ from pyspark.sql import functions as F  # noqa: E402
 
 import vra_filters as vra  # noqa: E402
 from vra_filters.readers import rubin, ztf  # noqa: E402
+from earlier_alerts import rubin_earlier, ztf_earlier  # noqa: E402
 from vra_fink import job, schema  # noqa: E402
 from vra_fink.columns import module_for, rubin_columns  # noqa: E402
 
@@ -111,35 +112,6 @@ def test_every_alert_gets_exactly_the_cores_result(request, path, reader, core):
     assert scored == len(packets)  # these real samples are all valid
 
 
-def _rebuilt_rubin(packet):
-    """The object's earlier alerts rebuilt from one Rubin packet: at each earlier detection,
-    the sources up to it and the forced photometry no later than it."""
-    sources = sorted(list(packet["prvDiaSources"]) + [packet["diaSource"]],
-                     key=lambda s: s["midpointMjdTai"])
-    out = []
-    for k, src in enumerate(sources):
-        q = dict(packet, diaSource=src, prvDiaSources=sources[:k])
-        if packet.get("prvDiaForcedSources"):
-            q["prvDiaForcedSources"] = [f for f in packet["prvDiaForcedSources"]
-                                        if f["midpointMjdTai"] <= src["midpointMjdTai"]]
-        out.append(q)
-    return out
-
-
-def _rebuilt_ztf(packet):
-    """The same for ZTF: each earlier detection becomes the candidate of an earlier alert."""
-    cand = packet["candidate"]
-    prv = sorted(packet.get("prv_candidates") or [], key=lambda e: e["jd"])
-    out = []
-    for e in prv:
-        if e.get("candid") is None or e.get("magpsf") is None or e["jd"] >= cand["jd"]:
-            continue
-        c = {**cand, **{k: v for k, v in e.items() if v is not None}, "drb": e.get("drb")}
-        out.append(dict(packet, candid=e["candid"], candidate=c,
-                        prv_candidates=[p for p in prv if p["jd"] < e["jd"]]))
-    return out + [packet]
-
-
 @pytest.mark.parametrize("path,reader,objects", [
     (RUBIN_RAW, rubin, None),  # the alerts with 2, 16 and 22 earlier detections
     (ZTF_SLSN, ztf, {"ZTF18abslpjy", "ZTF25abeqaoy"}),
@@ -151,9 +123,9 @@ def test_stateless_module_equals_the_stateful_path_fed_the_earlier_alerts(spark,
     chosen = []
     for packet in table.to_pylist():
         if reader is rubin and len(packet["prvDiaSources"] or []) >= 2:
-            chosen.append(_rebuilt_rubin(packet))
+            chosen.append(rubin_earlier(packet))
         elif reader is ztf and packet["objectId"] in objects:
-            chosen.append(_rebuilt_ztf(packet))
+            chosen.append(ztf_earlier(packet))
             objects = objects - {packet["objectId"]}
     assert len(chosen) >= 2
     rows = [p for alerts in chosen for p in alerts]

@@ -13,6 +13,8 @@ import vra_filters as vra
 from vra_filters.readers import atlas, iter_read, lasair, rubin, ztf
 from vra_filters.state import MemoryStore, ObjectState, SQLiteStore, StateError
 
+from earlier_alerts import lasair_earlier, rubin_earlier, ztf_earlier  # noqa: E402
+
 DATA = Path(__file__).parent / "data"
 ATLAS = sorted((DATA / "atlas").glob("*.json.gz"))
 
@@ -123,70 +125,13 @@ def test_sqlite_store_keeps_states_and_refuses_an_old_schema(tmp_path, scorer):
 # ------------------------------------------------------------------------------ packet mode
 
 
-def _t(d, *names):
-    for n in names:
-        if d.get(n) is not None:
-            return float(d[n])
-    return math.nan
-
-
-def _rubin_earlier(packet):
-    """The object's earlier alerts rebuilt as packets: at detection k, the sources up to and
-    including k and the forced photometry / limits no later than it."""
-    tkeys = ("midpointMjdTai", "midPointTai")
-    sources = sorted(list(packet.get("prvDiaSources") or []) + [packet["diaSource"]],
-                     key=lambda s: _t(s, *tkeys))
-    out = []
-    for src in sources[:-1]:
-        t = _t(src, *tkeys)
-        q = dict(packet)
-        q.pop("alertId", None)
-        q["diaSource"] = src
-        q["prvDiaSources"] = [s for s in sources if _t(s, *tkeys) < t]
-        for name in ("prvDiaForcedSources", "prvDiaNondetectionLimits"):
-            if packet.get(name) is not None:
-                q[name] = [f for f in packet[name] if _t(f, *tkeys) <= t]
-        out.append(q)
-    return out + [packet]
-
-
-def _ztf_earlier(packet):
-    cand = packet["candidate"]
-    prv = sorted(packet.get("prv_candidates") or [], key=lambda e: e["jd"])
-    out = []
-    for e in prv:
-        if e.get("candid") is None or e.get("magpsf") is None or e["jd"] >= cand["jd"]:
-            continue
-        q = dict(packet, candid=e["candid"])
-        q["candidate"] = {**cand, **{k: v for k, v in e.items() if v is not None}}
-        q["candidate"]["drb"] = e.get("drb")
-        q["prv_candidates"] = [p for p in prv if p["jd"] < e["jd"]]
-        out.append(q)
-    return out + [packet]
-
-
-def _lasair_earlier(record):
-    alert = record["alert"]
-    tkeys = ("midpointMjdTai",)
-    sources = sorted(alert["diaSourcesList"], key=lambda s: _t(s, *tkeys))
-    out = []
-    for src in sources[:-1]:
-        t = _t(src, *tkeys)
-        a = dict(alert, diaSourcesList=[s for s in sources if _t(s, *tkeys) <= t])
-        for name in ("diaForcedSourcesList", "diaNondetectionLimitsList"):
-            if alert.get(name) is not None:
-                a[name] = [f for f in alert[name] if _t(f, *tkeys) <= t]
-        out.append(dict(record, alert=a))
-    return out + [record]
-
-
 PACKET_CASES = [
-    ("rubin", DATA / "rubin" / "rubin_sample_data_10_0_subset.parquet", rubin, _rubin_earlier),
-    ("rubin", DATA / "rubin" / "fink_lsst_part-2-918301_subset.avro", rubin, _rubin_earlier),
-    ("rubin", DATA / "rubin" / "elasticc_sample_seed0_subset.parquet", rubin, _rubin_earlier),
-    ("ztf", DATA / "ztf" / "ZTF19acihgng.avro", ztf, _ztf_earlier),
-    ("ztf", DATA / "ztf" / "fink_ztf_part-3-305711_subset.avro", ztf, _ztf_earlier),
-    ("lasair", DATA / "lasair" / "20260202_102448_subset.json", lasair, _lasair_earlier),
+    ("rubin", DATA / "rubin" / "rubin_sample_data_10_0_subset.parquet", rubin, rubin_earlier),
+    ("rubin", DATA / "rubin" / "fink_lsst_part-2-918301_subset.avro", rubin, rubin_earlier),
+    ("rubin", DATA / "rubin" / "elasticc_sample_seed0_subset.parquet", rubin, rubin_earlier),
+    ("ztf", DATA / "ztf" / "ZTF19acihgng.avro", ztf, ztf_earlier),
+    ("ztf", DATA / "ztf" / "fink_ztf_part-3-305711_subset.avro", ztf, ztf_earlier),
+    ("lasair", DATA / "lasair" / "20260202_102448_subset.json", lasair, lasair_earlier),
 ]
 
 
