@@ -164,6 +164,17 @@ def test_json_lines_with_a_corrupt_line_skips_only_that_line(tmp_path):
         "LightCurve", "Skip", "LightCurve", "LightCurve"]
 
 
+def test_a_json_null_line_is_a_skip_not_dropped_by_the_duplicate_check(tmp_path):
+    """The duplicate check once took a null record for one it had dropped: the line vanished."""
+    raw = raw_records(SUBSET)
+    lines = [json.dumps(raw[1]), "null", "42", json.dumps(raw[2])]
+    path = tmp_path / "stream.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    out = list(read([path], "lasair"))
+    assert [type(o).__name__ for o in out] == ["LightCurve", "Skip", "Skip", "LightCurve"]
+    assert out[1] == Skip("stream.jsonl:2", "record: expected a record, got null")
+
+
 def test_truncated_files_keep_the_records_before_the_cut(tmp_path):
     text = SUBSET.read_text()
     full = list(read([SUBSET], "lasair"))

@@ -74,6 +74,10 @@ def _time_key(t: float) -> Any:
     return "nan" if math.isnan(t) else round(t, 6)
 
 
+#: Marks a buffered record that a later one made redundant.
+_DROPPED = object()
+
+
 def dedupe(docs: Iterable[tuple[str, Any]], window: int = DEDUPE_WINDOW,
            memory: int = DEDUPE_MEMORY) -> Iterator[tuple[str, Any]]:
     """One record per (diaObjectId, latest diaSourceId), preferring those with ``alert``,
@@ -89,7 +93,7 @@ def dedupe(docs: Iterable[tuple[str, Any]], window: int = DEDUPE_WINDOW,
     alert_times: OrderedDict = OrderedDict()  # oid -> time keys of its kept alerts
     lite_seen: OrderedDict = OrderedDict()  # (oid, time key) of lite rows kept or held
     held: dict = {}  # (oid, time key) -> the buffered lite entry, while in the window
-    buf: deque = deque()  # entries [source, record, lite key or None]; record None = dropped
+    buf: deque = deque()  # entries [source, record, lite key or None]; record _DROPPED = dropped
 
     def remember(store: OrderedDict, key: Any, value: Any = True) -> None:
         store[key] = value
@@ -100,7 +104,7 @@ def dedupe(docs: Iterable[tuple[str, Any]], window: int = DEDUPE_WINDOW,
     def release(entry: list):
         if entry[2] is not None and held.get(entry[2]) is entry:
             del held[entry[2]]
-        return entry[1] is not None
+        return entry[1] is not _DROPPED  # (a JSON null is a record: from_record says why)
 
     for source, rec in docs:
         oid = int_id(rec.get("diaObjectId")) if isinstance(rec, Mapping) else None
@@ -121,7 +125,7 @@ def dedupe(docs: Iterable[tuple[str, Any]], window: int = DEDUPE_WINDOW,
             for lite in ((oid, tkey), (oid, "nan")):  # a lite twin held in the window
                 twin = held.pop(lite, None)
                 if twin is not None:
-                    twin[1] = None
+                    twin[1] = _DROPPED
         elif oid is not None:
             lite = (oid, _time_key(as_float(rec.get("lastDiaSourceMjdTai"))))
             times = alert_times.get(oid)
