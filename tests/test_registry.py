@@ -203,6 +203,36 @@ def test_oracle_routing_is_data(fresh_models):
     assert registry.oracle_routing() == {"lsst": "elasticc-lite", "ztf": "bts", "atlas": None}
 
 
+def test_oracle_without_metadata_routing():
+    # LSST packets without any host/MW value go to the lite model (measured better, README)
+    assert registry.oracle_without_metadata() == {"lsst": "elasticc-lite"}
+    for survey, model in registry.oracle_without_metadata().items():
+        assert registry.oracle_model_for(survey) not in (None, model)
+        art = registry.get(f"oracle/{model}/f1/numpy-int8")
+        assert art.meta["model"] == model
+
+
+def test_oracle_without_metadata_is_data(fresh_models):
+    from vra_dev import manifest as mf
+
+    path = fresh_models / registry.MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["routing"]["oracle_without_metadata"] = {"lsst": None, "ztf": "bts"}
+    path.write_text(json.dumps(manifest))
+    # null and "the survey's own model" are no fallback
+    assert registry.oracle_without_metadata() == {}
+    manifest["routing"]["oracle_without_metadata"] = {"ztf": "elasticc-lite"}
+    path.write_text(json.dumps(manifest))
+    assert registry.oracle_without_metadata() == {"ztf": "elasticc-lite"}
+    del manifest["routing"]["oracle_without_metadata"]
+    path.write_text(json.dumps(manifest))
+    assert registry.oracle_without_metadata() == {}
+    manifest["routing"]["oracle_without_metadata"] = {"lsst": "elasticc-tiny"}
+    path.write_text(json.dumps(manifest))
+    assert any("without metadata" in p and "elasticc-tiny" in p
+               for p in mf.problems(fresh_models))
+
+
 def test_manifest_maintenance_reports_problems(fresh_models):
     from vra_dev import manifest as mf
 

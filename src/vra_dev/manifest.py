@@ -59,6 +59,10 @@ def problems(root: Optional[Path] = None) -> List[str]:
     for survey, model in data.get("routing", {}).get("oracle", {}).items():
         if model is not None and model not in oracle_models:
             out.append(f"routing: {survey} -> {model!r}, which no artifact provides")
+    for survey, model in data.get("routing", {}).get("oracle_without_metadata", {}).items():
+        if model is not None and model not in oracle_models:
+            out.append(f"routing without metadata: {survey} -> {model!r}, which no artifact "
+                       "provides")
     return out
 
 

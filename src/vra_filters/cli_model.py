@@ -200,7 +200,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         import json
 
         print(json.dumps({"models_dir": str(root), "artifacts": rows,
-                          "oracle_routing": registry.oracle_routing()}, indent=2))
+                          "oracle_routing": registry.oracle_routing(),
+                          "oracle_without_metadata": registry.oracle_without_metadata()},
+                         indent=2))
         return 0
     cols = ("name", "version", "kind", "licence", "sha256", "card")
     table = [[r[c][:12] if c == "sha256" else r[c] for c in cols] for r in rows]
@@ -211,6 +213,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     for t in table:
         print("  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip())
     routes = ", ".join(f"{s} -> {m or 'none'}" for s, m in registry.oracle_routing().items())
+    fallback = ", ".join(f"{s} -> {m}" for s, m in registry.oracle_without_metadata().items())
+    if fallback:
+        routes += f"; packets without any host/MW value: {fallback}"
     print(f"ORACLE per survey (oracle='auto'): {routes}")
     return 0
 

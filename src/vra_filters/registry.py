@@ -4,14 +4,16 @@ files, the dust map.
 All of them live below one folder, :func:`models_dir`: ``$VRA_MODELS`` if set, else
 ``vra_filters/_models`` in an installed wheel, else ``models/`` of a source checkout. Its
 ``registry.json`` lists every artifact -- name, version, kind, files with their sha256, licence,
-model card -- plus the survey -> ORACLE model routing; it is the only place sha256 sums are
-recorded, and every load checks the bytes against it (once per file per process).
+model card -- plus the survey -> ORACLE model routing (and the model used instead on alerts
+without host metadata); it is the only place sha256 sums are recorded, and every load checks
+the bytes against it (once per file per process).
 
 >>> from vra_filters import registry
 >>> art = registry.get("vra/duck/day1/real")           # an Artifact             # doctest: +SKIP
 >>> art.file("trees.npz")                              # verified path          # doctest: +SKIP
 >>> registry.load_trees("vra/duck/day1/real")          # a cached TreeEnsemble  # doctest: +SKIP
 >>> registry.oracle_model_for("lsst")                  # 'elasticc'             # doctest: +SKIP
+>>> registry.oracle_without_metadata()                 # {'lsst': 'elasticc-lite'} # doctest: +SKIP
 >>> registry.vra_family_for("atlas")                   # 'duck'                 # doctest: +SKIP
 
 Kinds: ``trees`` (a :class:`~vra_filters.trees.TreeEnsemble` directory), ``oracle-weights``
@@ -44,6 +46,7 @@ __all__ = [
     "models_dir",
     "oracle_model_for",
     "oracle_routing",
+    "oracle_without_metadata",
     "sha256_file",
     "vra_families",
     "vra_family_for",
@@ -279,6 +282,20 @@ def oracle_model_for(survey: str) -> Optional[str]:
     if survey not in routing:
         raise KeyError(f"no ORACLE routing for survey {survey!r} (known: {', '.join(routing)})")
     return routing[survey]
+
+
+def oracle_without_metadata() -> Dict[str, str]:
+    """Survey -> the ORACLE model that classifies, under ``oracle="auto"``, the alerts on which
+    the survey's :func:`oracle_model_for` model would see every one of its static (host /
+    Milky Way) values missing -- for LSST, ``elasticc-lite`` instead of ``elasticc``, which
+    does far worse when fed -9 everywhere (models/oracle/README.md, "Routing"). From the
+    manifest (``routing.oracle_without_metadata``); empty when it has none. A value the
+    manifest sets to null, or equal to the survey's own model, is left out."""
+    routing = _manifest(models_dir()).get("routing", {})
+    fallback = routing.get("oracle_without_metadata", {}) or {}
+    primary = routing.get("oracle", {}) or {}
+    return {str(k): str(v) for k, v in fallback.items()
+            if v is not None and v != primary.get(k)}
 
 
 def vra_families() -> List[str]:
