@@ -86,6 +86,16 @@ def test_rerun_with_other_settings_rescores_instead_of_replaying_old_records(tmp
     assert "re-emitted as stored" in err
 
 
+def test_duplicates_inside_a_lasair_file_are_counted_not_lost(capsys):
+    # the live stream delivered each of 32 objects twice: once with its alert, once without
+    dupes = DATA / "lasair" / "20260205_073301.json.gz"
+    code, out, err = run(capsys, "score", dupes, "--state", ":memory:", "--quiet")
+    assert code == 0 and len(out.splitlines()) == 32
+    assert "scored 32 alerts" in err and "skipped 0" in err
+    assert "32 records left out as duplicates of others in the input" in err
+    assert "skip " not in err  # counted, not printed one by one as failures
+
+
 def test_packet_history_gives_one_annotation_per_object(capsys):
     code, out, err = run(capsys, "score", *ATLAS, "--history", "packet", "--quiet")
     records = [json.loads(line) for line in out.splitlines()]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from vra_filters.lightcurve import InputError, LightCurve
-from vra_filters.readers import Skip, lasair, read
+from vra_filters.readers import Duplicate, Skip, lasair, read
 
 DATA = Path(__file__).parent / "data" / "lasair"
 SUBSET = DATA / "20260202_102448_subset.json"
@@ -124,8 +124,18 @@ def test_duplicated_records_are_deduplicated_preferring_the_alert():
     assert len(records) == 32
     assert all("alert" in r.data for r in records)
     assert len({r.data["diaObjectId"] for r in records}) == 32
-    lcs = [o for o in read([DUPES], "lasair")]
-    assert all(isinstance(o, LightCurve) for o in lcs) and len(lcs) == 32
+    items = list(read([DUPES], "lasair"))
+    lcs = [o for o in items if isinstance(o, LightCurve)]
+    assert len(lcs) == 32 and len(items) == 64  # every record accounted for
+    dups = [o for o in items if isinstance(o, Duplicate)]
+    assert len(dups) == 32 and all(o.reason.startswith("duplicate: an object row without "
+                                                       "the alert") for o in dups)
+    # each names the record that carries its alert in full, and that record was read
+    kept = {lc.object_id for lc in lcs}
+    for d in dups:
+        full = int(d.reason.rsplit("#", 1)[1])
+        assert "alert" in raw[full] and str(raw[full]["diaObjectId"]) in kept
+        assert raw[int(d.source.rsplit("#", 1)[1])]["diaObjectId"] == raw[full]["diaObjectId"]
     bands = collections.Counter(b for lc in lcs for b in lc.band.tolist())
     assert bands == {"i": 190, "z": 49, "r": 38, "g": 11}
     assert sum(lc.n_det for lc in lcs) == 288 == sum(len(lc) for lc in lcs)

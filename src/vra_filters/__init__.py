@@ -17,14 +17,14 @@ from .annotations import Annotation, JsonLinesSink, Sink  # noqa: E402
 from .history import visits  # noqa: E402
 from .lightcurve import Context, InputError, LightCurve  # noqa: E402
 from .policies import TIERS, Policy, load_policy  # noqa: E402
-from .readers import Skip, read  # noqa: E402
+from .readers import Duplicate, Skip, read  # noqa: E402
 from .scorer import Scorer, ScoreResult  # noqa: E402
 from .state import MemoryStore, ObjectState, SQLiteStore, StateError, StateStore  # noqa: E402
 from .stream import Stream  # noqa: E402
 
 __all__ = [
     "TIERS", "Annotation", "Context", "InputError", "JsonLinesSink", "LightCurve",
-    "MemoryStore", "ObjectState", "Policy", "SQLiteStore", "ScoreResult", "Scorer", "Sink",
-    "Skip", "StateError", "StateStore", "Stream", "__version__", "load_policy", "read",
+    "Duplicate", "MemoryStore", "ObjectState", "Policy", "SQLiteStore", "ScoreResult", "Scorer",
+    "Sink", "Skip", "StateError", "StateStore", "Stream", "__version__", "load_policy", "read",
     "visits",
 ]

@@ -38,7 +38,7 @@ def _lightcurves(items: Iterable, history: str) -> Iterator:
 
 def cmd_score(args) -> int:
     from .annotations import JsonLinesSink
-    from .readers import Skip, iter_read
+    from .readers import Duplicate, Skip, iter_read
     from .state import open_store
     from .stream import Stream
 
@@ -51,7 +51,7 @@ def cmd_score(args) -> int:
     items = _lightcurves(iter_read(args.inputs, args.format), args.history)
     try:
         for result in stream.run(progress(items, "scoring", quiet=args.quiet)):
-            if isinstance(result, Skip):
+            if isinstance(result, Skip) and not isinstance(result, Duplicate):
                 print(f"skip {result.source}: {result.reason}", file=sys.stderr)
     finally:
         sink.close()
@@ -62,6 +62,10 @@ def cmd_score(args) -> int:
                                                   "duplicate"))
     tiers = ", ".join(f"{k[5:]} {v}" for k, v in sorted(c.items()) if k.startswith("tier:"))
     print(f"scored {scored} alerts ({tiers or 'none'}); skipped {c['skipped']}", file=sys.stderr)
+    if c["duplicate_in_input"]:
+        print(f"{c['duplicate_in_input']} records left out as duplicates of others in the "
+              "input (the same alert delivered again, or a Lasair object row whose full alert "
+              "is in the file)", file=sys.stderr)
     redelivered = c["duplicate"] + c["rescored"]
     if redelivered:
         print(f"{redelivered} alerts were re-deliveries already in {path}: {c['duplicate']} "

@@ -97,7 +97,7 @@ def plot_score_space(records: Sequence[Dict], path: Path, policy: Policy) -> Non
 def run_demo(args) -> int:
     from .annotations import Annotation, JsonLinesSink
     from .options import progress, scorer_from_args
-    from .readers import Skip, iter_read
+    from .readers import Duplicate, Skip, iter_read
     from .stream import Stream
 
     scorer = scorer_from_args(args)
@@ -122,6 +122,11 @@ def run_demo(args) -> int:
     counts = Counter(r["tier"] for r in records)
     print("\nalerts per tier: " + ", ".join(f"{t} {counts.get(t, 0)}" for t in TIERS))
     for s in skips:
-        print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
+        if not isinstance(s, Duplicate):
+            print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
+    dups = sum(isinstance(s, Duplicate) for s in skips)
+    if dups:
+        print(f"{dups} records of the sample left out as duplicates (Lasair delivers each "
+              "object twice, with and without its alert)", file=sys.stderr)
     print(f"\nwrote {out_dir / 'annotations.jsonl'} and {out_dir / 'score_space.png'}")
     return 0 if records else 1

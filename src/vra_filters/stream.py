@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
 from .annotations import Annotation
 from .lightcurve import LightCurve
-from .readers import Skip
+from .readers import Duplicate, Skip
 from .scorer import Scorer
 from .state import StateError
 
@@ -36,8 +36,10 @@ class Stream:
     ``store``: a :class:`~vra_filters.state.StateStore` (None: nothing remembered between
     chunks, as a stateless host). ``history``: ``"store"`` (the store is the object's past)
     or ``"packet"`` (each alert's own history is replayed; the store, if any, still
-    dedupes). ``counts`` tallies what happened: scored, duplicate, rescored, skipped and the
-    tiers.
+    dedupes). ``counts`` tallies what happened: scored, duplicate, rescored, skipped, the
+    tiers, and ``duplicate_in_input`` (records the reader left out as duplicates of others in
+    the same input; they pass through as :class:`~vra_filters.readers.Duplicate` skips and
+    are not counted in ``skipped``).
     """
 
     def __init__(self, scorer: Scorer, store: Any = None, sink: Any = None,
@@ -118,7 +120,9 @@ class Stream:
         final: List[Result] = [r if r is not None else Skip(f"item {i}", "not scored")
                                for i, r in enumerate(results)]
         for r in final:
-            if isinstance(r, Skip):
+            if isinstance(r, Duplicate):
+                self.counts["duplicate_in_input"] += 1
+            elif isinstance(r, Skip):
                 self.counts["skipped"] += 1
             else:
                 self.counts[r.status] += 1

@@ -18,7 +18,8 @@ short reason in plain words, and the rest of the input is still read.
 Each format module exposes ``iter_records(path) -> Iterator[Record]`` and
 ``from_record(record) -> LightCurve`` (raising :class:`~vra_filters.lightcurve.InputError`
 naming the bad field); a module may define ``select(docs)`` to filter one file's records
-(Lasair drops its stream's duplicates).
+(Lasair drops its stream's duplicates: each comes out as a :class:`Duplicate`, a Skip with
+the reason).
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ class Skip:
 
 
 @dataclass
+class Duplicate(Skip):
+    """A record of the input left out because another record of the same input carries the same
+    alert (a re-delivery, or a Lasair object row whose full alert is in the file). It is a
+    :class:`Skip` with its reason, so no record goes unaccounted for; ``vra score`` and the
+    stream count these apart from real skips (``Stream.counts["duplicate_in_input"]``)."""
+
+
+@dataclass
 class ReadResult:
     """What :func:`read` found: every item in input order, light curves and skips apart."""
 
@@ -65,7 +74,13 @@ class ReadResult:
 
     @property
     def skips(self) -> List[Skip]:
+        """Every record not read, with its reason (duplicates of the input included)."""
         return [x for x in self.items if isinstance(x, Skip)]
+
+    @property
+    def duplicates(self) -> List[Duplicate]:
+        """The records left out as duplicates of others in the same input."""
+        return [x for x in self.items if isinstance(x, Duplicate)]
 
     def __iter__(self) -> Iterator[Union[LightCurve, Skip]]:
         return iter(self.items)
@@ -250,6 +265,9 @@ def _read_input(label: str, item: Any, fmt: str) -> Iterator[Union[LightCurve, S
             docs = select(docs)
         for source, data in docs:
             n += 1
+            if isinstance(data, Skip):  # the module's selection left it out, and says why
+                yield data
+                continue
             try:
                 lc = module.from_record(data)
                 check_ids(lc)

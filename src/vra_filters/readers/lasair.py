@@ -79,7 +79,7 @@ _DROPPED = object()
 
 
 def dedupe(docs: Iterable[tuple[str, Any]], window: int = DEDUPE_WINDOW,
-           memory: int = DEDUPE_MEMORY) -> Iterator[tuple[str, Any]]:
+           memory: int = DEDUPE_MEMORY, report: bool = False) -> Iterator[tuple[str, Any]]:
     """One record per (diaObjectId, latest diaSourceId), preferring those with ``alert``,
     streamed in file order: memory is bounded by ``window`` records and ``memory`` keys.
 
@@ -87,10 +87,13 @@ def dedupe(docs: Iterable[tuple[str, Any]], window: int = DEDUPE_WINDOW,
     for the same object and time (any time, if the row has none) comes within ``window``
     records either side, or when an equal lite row came before; else it is kept (it fails in
     ``from_record`` with the reason). Undecodable records and records without a diaObjectId
-    pass through untouched.
+    pass through untouched. ``report``: a dropped record is yielded in its place as
+    ``(source, Duplicate)`` saying which record made it redundant, instead of vanishing.
     """
+    from . import Duplicate
+
     seen: OrderedDict = OrderedDict()  # (oid, source id) of alerts already kept
-    alert_times: OrderedDict = OrderedDict()  # oid -> time keys of its kept alerts
+    alert_times: OrderedDict = OrderedDict()  # oid -> {time key: source} of its kept alerts
     lite_seen: OrderedDict = OrderedDict()  # (oid, time key) of lite rows kept or held
     held: dict = {}  # (oid, time key) -> the buffered lite entry, while in the window
     buf: deque = deque()  # entries [source, record, lite key or None]; record _DROPPED = dropped
@@ -104,7 +107,15 @@ def dedupe(docs: Iterable[tuple[str, Any]], window: int = DEDUPE_WINDOW,
     def release(entry: list):
         if entry[2] is not None and held.get(entry[2]) is entry:
             del held[entry[2]]
-        return entry[1] is not _DROPPED  # (a JSON null is a record: from_record says why)
+        if entry[1] is _DROPPED:  # (a JSON null is a record: from_record says why)
+            if not report:
+                return False
+            entry[1] = Duplicate(entry[0], entry[3])
+        return True
+
+    def drop(source: str, reason: str) -> None:
+        if report:
+            buf.append([source, Duplicate(source, reason), None])
 
     for source, rec in docs:
         oid = int_id(rec.get("diaObjectId")) if isinstance(rec, Mapping) else None
@@ -116,22 +127,33 @@ def dedupe(docs: Iterable[tuple[str, Any]], window: int = DEDUPE_WINDOW,
                 source_id, mjd = None, math.nan
             key = (oid, source_id if source_id is not None else f"@{source}")
             if key in seen:
+                drop(source, f"duplicate: the same alert (diaObjectId {oid}, diaSourceId "
+                             f"{source_id}) as {seen[key]}")
                 continue
-            remember(seen, key)
+            remember(seen, key, source)
             tkey = _time_key(mjd)
-            times = alert_times.get(oid) or set()
-            times.add(tkey)
+            times = alert_times.get(oid) or {}
+            times.setdefault(tkey, source)
             remember(alert_times, oid, times)
             for lite in ((oid, tkey), (oid, "nan")):  # a lite twin held in the window
                 twin = held.pop(lite, None)
                 if twin is not None:
                     twin[1] = _DROPPED
+                    twin.append(f"duplicate: an object row without the alert, which is in "
+                                f"full at {source}")
         elif oid is not None:
             lite = (oid, _time_key(as_float(rec.get("lastDiaSourceMjdTai"))))
             times = alert_times.get(oid)
-            if lite in lite_seen or (times and (lite[1] == "nan" or lite[1] in times)):
+            if lite in lite_seen:
+                drop(source, f"duplicate: the same object row (diaObjectId {oid}) as "
+                             f"{lite_seen[lite]}")
                 continue
-            remember(lite_seen, lite)
+            if times and (lite[1] == "nan" or lite[1] in times):
+                full = times.get(lite[1]) or next(iter(times.values()))
+                drop(source, f"duplicate: an object row without the alert, which is in full "
+                             f"at {full}")
+                continue
+            remember(lite_seen, lite, source)
             entry[2] = lite
             held[lite] = entry
         buf.append(entry)
@@ -146,13 +168,14 @@ def dedupe(docs: Iterable[tuple[str, Any]], window: int = DEDUPE_WINDOW,
 
 
 def select(docs: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
-    """The records of one Lasair file that are scored (:func:`dedupe`, streamed)."""
-    return dedupe(docs)
+    """The records of one Lasair file, streamed: those scored, and each duplicate as a
+    :class:`~vra_filters.readers.Duplicate` in its place (:func:`dedupe`)."""
+    return dedupe(docs, report=True)
 
 
 def iter_records(path: Path) -> Iterator[Record]:
     """The deduplicated records of a Lasair JSON / JSON lines file (optionally gzipped)."""
-    for source, data in select(iter_json_documents(Path(path))):
+    for source, data in dedupe(iter_json_documents(Path(path))):
         yield Record(source, data)
 
 
