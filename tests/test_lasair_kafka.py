@@ -313,7 +313,8 @@ def test_rebalance_with_a_consumer_killed_loses_nothing(kafka_broker, stream, ex
 
 
 def test_throughput_of_the_whole_loop_on_one_core(kafka_broker, scorer, tmp_path):
-    big = make_stream(copies=6)
+    # VRA_THROUGHPUT_COPIES (default 6) makes the stream longer for a steadier figure
+    big = make_stream(copies=int(os.environ.get("VRA_THROUGHPUT_COPIES", "6")))
     name = "lasair_1vra_throughput"
     kafka_broker.create_topic(name, partitions=1)
     kafka_broker.produce(name, [(_key(m), m["value"]) for m in big])
