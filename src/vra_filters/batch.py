@@ -311,7 +311,10 @@ class Batch:
                 for lc, v in zip(lcs, values)]
 
     def _oracle(self, order: List[int]):
-        """ORACLE blocks for the annotated alerts, by survey, and the new GRU states."""
+        """ORACLE blocks for the annotated alerts, by survey, and the new GRU states. Where
+        the survey has a fallback (``Scorer.oracle_fallbacks``), the alerts on which its model
+        would see no static value at all go to that one, its ``routed`` block field saying
+        why; each model continues its own state (``state_name``): objects may switch."""
         s = self.s
         blocks: Dict[int, dict] = {}
         new_states: Dict[Key, Dict[str, bytes]] = {}
@@ -320,21 +323,25 @@ class Batch:
             if self.emit[j] is not None or not self.packet:
                 by_survey.setdefault(self.lcs[j].survey, []).append(j)
         for survey, idx in by_survey.items():
-            oracle = s.oracles.get(survey)
-            if oracle is None:
-                continue
-            name = oracle.state_name
-            keys = {(self.lcs[j].survey, self.lcs[j].object_id) for j in idx}
-            states = {k: _oracle_state(self.prior.get(k), name) for k in keys}
-            idx, out = self._guard("ORACLE", idx, lambda ix, o=oracle, st=states: o.annotate(
-                [self.lcs[j] for j in ix], st))
-            if out is None:
-                continue
-            found, updated = out
-            for j, block in zip(idx, found):
-                blocks[j] = block
-            for k, st in updated.items():
-                new_states.setdefault(k, {})[name] = st.to_bytes()
+            oracle, fallback = s.oracles.get(survey), s.oracle_fallbacks.get(survey)
+            runs = [(oracle, idx, None)] if oracle is not None else []
+            if oracle is not None and fallback is not None:
+                idx, none = self._guard("ORACLE", idx, lambda ix, o=oracle: o.static_missing(
+                    [self.lcs[j] for j in ix]))
+                none = [] if none is None else none
+                runs = [(oracle, [j for j, m in zip(idx, none) if not m], None),
+                        (fallback, [j for j, m in zip(idx, none) if m],
+                         f"no host metadata: {fallback.model}")]
+            for model, ix, routed in runs:
+                name = model.state_name
+                keys = {(self.lcs[j].survey, self.lcs[j].object_id) for j in ix}
+                states = {k: _oracle_state(self.prior.get(k), name) for k in keys}
+                ix, out = self._guard("ORACLE", ix, lambda i, o=model, st=states: o.annotate(
+                    [self.lcs[j] for j in i], st))
+                for j, block in zip(ix, out[0] if out is not None else []):
+                    blocks[j] = block if routed is None else dict(block, routed=routed)
+                for k, st in (out[1] if out is not None else {}).items():
+                    new_states.setdefault(k, {})[name] = st.to_bytes()
         return blocks, new_states
 
     def _plan(self, order: List[int], feats: F.VRAFeatures, row: Dict[int, int]):

@@ -25,8 +25,10 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
                         "default auto: the registry's family per survey")
     p.add_argument("--oracle-model", default="auto", choices=ORACLE_MODELS,
                    help="ORACLE class probabilities in the annotations (default auto: the "
-                        "registry's routing -- elasticc for LSST alerts, bts for ZTF, none for "
-                        "ATLAS; `vra model list` shows it)")
+                        "registry's routing -- elasticc for LSST alerts, elasticc-lite for "
+                        "those without any host/MW value (every Rubin/Fink packet; measured "
+                        "better on them), bts for ZTF, none for ATLAS; `vra model list` shows "
+                        "it). A model name means that model for every alert, no fallback")
     p.add_argument("--oracle-variant", default=None, choices=ORACLE_VARIANTS,
                    help="ORACLE runtime and weights (default: dynamic-int8 on LiteRT, or "
                         "numpy-int8 where LiteRT is not installed; int8 = full-integer, "
@@ -36,7 +38,8 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
                    help="how an alert becomes ORACLE's input: TIME_ORIGIN/STATIC, time from "
                         "the first-detection or first-observation, host/MW values from the "
                         "packet, derived (dust map, host z) or none (-9); 'upstream' "
-                        "reproduces upstream ORACLE for the same packet; 'upstream-training' "
+                        "reproduces upstream ORACLE for the same packet (the full model even "
+                        "without host values: no elasticc-lite fallback); 'upstream-training' "
                         "its training Dataset (raw sentinels, parity only). Default "
                         f"{DEFAULT_CONVENTION}: the most accurate on the labelled sets "
                         "(models/oracle/README.md)")

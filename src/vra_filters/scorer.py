@@ -84,6 +84,35 @@ def _oracle_routing(oracle: Any) -> Dict[str, str]:
     return {s: str(oracle) for s in sorted(SURVEY_BANDS)}
 
 
+def _oracle_fallbacks(oracle: Any, fallback: Any, routing: Mapping[str, str],
+                      convention: Optional[str]) -> Dict[str, str]:
+    """survey -> the ORACLE model for the survey's alerts without any static value
+    (``Scorer.load(oracle_without_metadata=...)``): ``"auto"`` = the registry's
+    (:func:`~vra_filters.registry.oracle_without_metadata`) when ``oracle`` is ``"auto"`` too,
+    else none -- an explicit model is exactly that model; never under an ``upstream*``
+    convention, which reproduces upstream (the full model, fed -9). Only surveys ORACLE
+    runs on, and only models other than the survey's own."""
+    if fallback is None or fallback == "none":
+        return {}
+    from .oracle.inputs import convention as conv
+
+    upstream = conv(convention).name.startswith("upstream")
+    if fallback == "auto":
+        if oracle != "auto" or upstream:
+            return {}
+        from .registry import oracle_without_metadata
+        wanted = oracle_without_metadata()
+    elif isinstance(fallback, Mapping):
+        wanted = {str(s): str(m) for s, m in fallback.items() if m not in (None, "none")}
+        if wanted and upstream:
+            raise ValueError(f"ORACLE convention {convention!r} reproduces upstream, which runs "
+                             "the full model on every packet: no oracle_without_metadata")
+    else:
+        raise ValueError("oracle_without_metadata must be 'auto', 'none' or "
+                         f"{{survey: model}}, not {fallback!r}")
+    return {s: m for s, m in wanted.items() if s in routing and routing[s] != m}
+
+
 class Scorer:
     """Every model loaded once; :meth:`score` turns light curves into annotations.
 
@@ -94,7 +123,8 @@ class Scorer:
     def __init__(self, models: VRAModels, policy: Policy, oracles: Mapping[str, Any],
                  ebv: Optional[float] = None, ebv_map: Any = None,
                  with_features: bool = False,
-                 survey_models: Optional[Mapping[str, VRAModels]] = None) -> None:
+                 survey_models: Optional[Mapping[str, VRAModels]] = None,
+                 oracle_fallbacks: Optional[Mapping[str, Any]] = None) -> None:
         if ebv is None and ebv_map is None:
             raise ValueError("Scorer needs an E(B-V) map or a fixed ebv")
         self.models = models
@@ -102,6 +132,10 @@ class Scorer:
         self.survey_models = dict(survey_models or {})
         self.policy = policy
         self.oracles = dict(oracles)
+        #: survey -> the ORACLE for the survey's alerts on which ``oracles``' model would see
+        #: every static value missing (:meth:`vra_filters.oracle.Oracle.static_missing`).
+        self.oracle_fallbacks = {s: o for s, o in dict(oracle_fallbacks or {}).items()
+                                 if s in self.oracles}
         self.ebv = None if ebv is None else float(ebv)
         self.ebv_map = ebv_map
         self.with_features = bool(with_features)
@@ -117,6 +151,9 @@ class Scorer:
             "policy": asdict(policy),
             "oracle": {s: dict(o.info(), threshold=o.threshold)
                        for s, o in sorted(self.oracles.items())},
+            **({"oracle_without_metadata": {s: dict(o.info(), threshold=o.threshold)
+                                            for s, o in sorted(self.oracle_fallbacks.items())}}
+               if self.oracle_fallbacks else {}),
             "ebv": self.ebv,
             "ebv_map": (None if ebv_map is None or self.ebv is not None
                         else {"name": ebv_map.name, "sha256": ebv_map.sha256}),
@@ -132,7 +169,7 @@ class Scorer:
              oracle_variant: Optional[str] = None, ebv: Optional[float] = None, *,
              models: Any = "auto", oracle_convention: Optional[str] = None,
              oracle_threads: int = 1, with_features: bool = False,
-             ebv_map: Any = None) -> Scorer:
+             ebv_map: Any = None, oracle_without_metadata: Any = "auto") -> Scorer:
         """Load every model once, from the registry.
 
         ``policy``: a preset name, a TOML file or a :class:`Policy`. ``oracle``: ``"auto"``
@@ -142,25 +179,35 @@ class Scorer:
         carry none (else the dust map: ``ebv_map``, default ``$VRA_EBV_MAP`` or the shipped
         SFD map). ``models``: ``"auto"`` (the registry's survey -> VRA family routing), a family
         name or a directory of models for every survey (``vra train``), or ``{survey: family}``.
+        ``oracle_without_metadata``: the model for a survey's alerts on which its ORACLE model
+        would see no static (host/MW) value at all -- ``"auto"``: the registry's (LSST ->
+        elasticc-lite) when ``oracle`` is ``"auto"`` and the convention is not ``upstream*``,
+        else none; ``"none"``; or ``{survey: model}``. Those alerts' ``oracle`` block then
+        names that model and says why in ``routed``.
         """
         pol = policy if isinstance(policy, Policy) else load_policy(policy)
         base, survey_models = _vra_models(models)
         routing = _oracle_routing(oracle)
+        fallbacks = _oracle_fallbacks(oracle, oracle_without_metadata, routing,
+                                      oracle_convention)
         oracles: Dict[str, Any] = {}
+        backups: Dict[str, Any] = {}
         if routing:
             from .oracle import Oracle
             loaded: Dict[str, Any] = {}
-            for survey, model in routing.items():
-                if model not in loaded:
-                    loaded[model] = Oracle.load(model=model, variant=oracle_variant,
-                                                convention=oracle_convention,
-                                                threads=oracle_threads)
-                oracles[survey] = loaded[model]
+            for to, table in ((oracles, routing), (backups, fallbacks)):
+                for survey, model in table.items():
+                    if model not in loaded:  # each model once
+                        loaded[model] = Oracle.load(model=model, variant=oracle_variant,
+                                                    convention=oracle_convention,
+                                                    threads=oracle_threads)
+                    to[survey] = loaded[model]
         if ebv is None and ebv_map is None:
             from .dust import default_map
             ebv_map = default_map()
         return cls(base, pol, oracles, ebv=ebv, ebv_map=ebv_map,
-                   with_features=with_features, survey_models=survey_models)
+                   with_features=with_features, survey_models=survey_models,
+                   oracle_fallbacks=backups)
 
     def models_for(self, survey: str) -> VRAModels:
         """The VRA models that score ``survey``'s alerts."""

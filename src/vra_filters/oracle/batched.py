@@ -84,8 +84,7 @@ def _lsst_rows(lcs: list, c, static_size: int, model: str) -> list:
     d_at = _cumsum0(dropped)[starts].tolist()
     n_raw = np.diff(_cumsum0(ok)[starts]).tolist()
     static = _static_many(lcs, c, static_size)
-    missing = (np.all(static == inp.MISSING, axis=1) if static_size
-               else np.zeros(len(lcs), bool)).tolist()
+    missing = _all_missing(static).tolist()
     out = []
     for j, lc in enumerate(lcs):
         a, b = k_at[j], k_at[j + 1]
@@ -94,6 +93,36 @@ def _lsst_rows(lcs: list, c, static_size: int, model: str) -> list:
                                  dropped_mjd=dmjd[d_at[j]:d_at[j + 1]],
                                  missing_metadata=bool(static_size) and missing[j]))
     return out
+
+
+def static_missing_many(lightcurves: Sequence, model: str, conv=None) -> np.ndarray:
+    """(N,) bool: whether ``model`` would see every static value it relies on missing for
+    each light curve -- what :class:`~vra_filters.oracle.inputs.ModelRows`'
+    ``missing_metadata`` (the ``missing_metadata`` warning) says, from the static part alone
+    (no light-curve rows are built). False for a model without static input and for a light
+    curve the model cannot read."""
+    c = inp.convention(conv)
+    out = np.zeros(len(lightcurves), bool)
+    readable = [i for i, lc in enumerate(lightcurves)
+                if getattr(lc, "survey", "") in inp.MODEL_SURVEYS[model]]
+    if not readable or model == "elasticc-lite":
+        return out
+    lcs = [lightcurves[i] for i in readable]
+    if model == "bts":  # the 22 candidate fields (the row values come from the position)
+        n_row = len(inp.BTS_ROW_STATIC)
+        extra = [{} if c.static == "none" else dict(lc.context.extra or {}) for lc in lcs]
+        out[readable] = [bool(np.all(inp.bts_static(e)[n_row:] == inp.MISSING))
+                         for e in extra]
+    else:
+        out[readable] = _all_missing(_static_many(lcs, c, 18))
+    return out
+
+
+def _all_missing(static: np.ndarray) -> np.ndarray:
+    """Rows of a (N, S) static matrix that are -9 throughout (none when S is 0)."""
+    if not static.shape[1]:
+        return np.zeros(len(static), bool)
+    return np.all(static == inp.MISSING, axis=1)
 
 
 def _static_many(lcs: list, c, static_size: int) -> np.ndarray:

@@ -28,7 +28,7 @@ import numpy as np
 from ..history import object_rounds
 from . import inputs as inp
 from . import taxonomy as tx
-from .batched import rows_many
+from .batched import rows_many, static_missing_many
 from .incremental import OracleState, plan_many
 from .weights import MODELS, OracleWeights
 
@@ -116,6 +116,14 @@ class Oracle:
     def info(self) -> dict:
         return {"model": self.model, "checkpoint": self.checkpoint, "variant": self.variant,
                 "convention": self.convention, "sha256": self.sha256}
+
+    def static_missing(self, lightcurves) -> np.ndarray:
+        """(N,) bool, vectorised: whether this model would see every static value it relies
+        on missing (-9) for each light curve -- true of every Rubin/Fink LSST packet for the
+        ELAsTiCC model (no host z, no MW E(B-V)), always false for ``elasticc-lite`` (no
+        static input) and for light curves the model cannot read. The same test as the
+        ``missing_metadata`` warning, made on the static part alone."""
+        return static_missing_many(list(lightcurves), self.model, self.convention)
 
     # -- low level -----------------------------------------------------------------------------
     def logits_from_inputs(self, ts_list: Sequence[np.ndarray],
@@ -283,7 +291,9 @@ def annotation_fields(result: dict) -> dict:
     domain flags (``n_detections``; ``warnings``: caveats such as ``too_few_points`` or
     ``missing_metadata``, see :data:`~vra_filters.oracle.inputs.WARNINGS`) and, when the object
     could be classified, marginal probabilities by node, top class per level and the most
-    specific class over the threshold; otherwise ``status``/``reason`` say why not."""
+    specific class over the threshold; otherwise ``status``/``reason`` say why not. The
+    Scorer adds ``routed`` (e.g. ``"no host metadata: elasticc-lite"``) to the blocks of alerts
+    it sent to a survey's fallback model (``Scorer.load(oracle_without_metadata=...)``)."""
     keys = ("model", "checkpoint", "variant", "convention", "sha256", "status", "reason",
             "n_rows", "n_detections", "warnings", "probabilities", "top", "most_specific",
             "threshold")
