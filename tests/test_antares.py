@@ -57,9 +57,13 @@ def flt():
 def core():
     """The core's own stateful path, as ``vra score`` runs it: a Scorer with the filter's
     models and ORACLE routing, driven by the Stream over a memory store."""
-    variant = afilter.VirtualResearchAssistant.ORACLE_VARIANT
+    flt = afilter.VirtualResearchAssistant
+    variant = flt.ORACLE_VARIANT
     assert variant.startswith("numpy-")
-    return vra.Scorer.load(oracle={"lsst": "elasticc", "ztf": "bts"}, oracle_variant=variant)
+    # the filter routes LSST alerts without host/MW values as the registry does
+    assert flt.ORACLE_WITHOUT_METADATA == vra.registry.oracle_without_metadata()
+    return vra.Scorer.load(oracle={"lsst": "elasticc", "ztf": "bts"}, oracle_variant=variant,
+                           oracle_without_metadata=dict(flt.ORACLE_WITHOUT_METADATA))
 
 
 def run(flt, data):
@@ -226,6 +230,9 @@ def test_lsst_properties_equal_core_annotation(flt, core, index):
     assert result.status == "Succeeded"
     (ann,) = core_annotations([rubin.from_packet(rubin_packet(index))], core)
     assert_matches(locus.user_properties, ann)
+    # real Rubin alerts carry no host/MW value: ORACLE's light-curve-only model ran
+    assert ann["oracle"]["model"] == "elasticc-lite"
+    assert "oracle elasticc-lite f1" in locus.user_properties["vra_model_version"]
 
 
 def test_real_antares_lsst_alert_equals_core_annotation(flt, core):

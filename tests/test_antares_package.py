@@ -50,13 +50,17 @@ def test_package_layout(packaged):
     names = sorted(a["name"] for a in manifest["artifacts"])
     assert names == sorted([f"vra/duck/{st}/{k}" for st in ("day1", "dayN") for k in ("real", "gal")]
                            + [f"oracle/elasticc/f1/{variant}", f"oracle/bts/f1/{variant}",
-                              "dust/sfd-lowres"])
+                              f"oracle/elasticc-lite/f1/{variant}", "dust/sfd-lowres"])
     assert summary["artifacts"] == [f"{a['name']} {a['version']}" for a in manifest["artifacts"]]
     shipped = {p.relative_to(mod / "models").as_posix() for p in (mod / "models").rglob("*")
                if p.is_file()}
     listed = {f"{a['path']}/{f}" for a in manifest["artifacts"] for f in a["files"]}
     assert listed <= shipped
-    assert not [f for f in shipped if "best" in f or "elasticc-lite" in f]
+    # one checkpoint (f1), one precision: LSST alerts without host values use elasticc-lite
+    assert not [f for f in shipped if "best" in f]
+    assert f"oracle/elasticc-lite/weights_f1.{precision}.npz" in shipped
+    assert not [f for f in shipped if "weights_" in f and f".{precision}." not in f]
+    assert manifest["routing"]["oracle_without_metadata"] == {"lsst": "elasticc-lite"}
     # nothing the filter cannot use: no maintainer code, no .tflite, no pickles, no CLI
     names = {p.name for p in mod.rglob("*")}
     assert not names & {"keras_model.py", "training.py", "reference.py", "bench.py", "cli.py",

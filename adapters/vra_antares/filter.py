@@ -139,7 +139,8 @@ class VirtualResearchAssistant(BaseFilter):
          "real and galactic, rank below the eyeball threshold"},
     ]
     REQUIRES_FILES = ["models/registry.json", "models/vra/duck/**",
-                      "models/oracle/elasticc/weights_f1.*", "models/oracle/bts/weights_f1.*",
+                      "models/oracle/elasticc/weights_f1.*",
+                      "models/oracle/elasticc-lite/weights_f1.*", "models/oracle/bts/weights_f1.*",
                       "models/dust/**"]
 
     #: VRA model family and ORACLE model per survey (``f1`` checkpoint). The ORACLE runtime is
@@ -147,6 +148,9 @@ class VirtualResearchAssistant(BaseFilter):
     #: int8 weights as the LiteRT default, models/oracle/README.md): ANTARES has numpy only.
     VRA_FAMILY = "duck"
     ORACLE_MODELS = {"lsst": "elasticc", "ztf": "bts"}
+    #: ... and instead, on alerts with no host/MW value at all (every Rubin LSST alert today),
+    #: the model the registry routes them to (``registry.oracle_without_metadata``).
+    ORACLE_WITHOUT_METADATA = {"lsst": "elasticc-lite"}
     ORACLE_VARIANT = (oracle.DEFAULT_VARIANT if oracle.DEFAULT_VARIANT.startswith("numpy-")
                       else oracle.FALLBACK_VARIANT)
 
@@ -154,6 +158,7 @@ class VirtualResearchAssistant(BaseFilter):
         """Load every model once (ANTARES calls this when it loads the filters)."""
         check_models_root()
         self.scorer = Scorer.load(policy="default", oracle=dict(self.ORACLE_MODELS),
+                                  oracle_without_metadata=dict(self.ORACLE_WITHOUT_METADATA),
                                   oracle_variant=self.ORACLE_VARIANT, models=self.VRA_FAMILY)
         self._types = {p["name"]: p["type"] for p in self.OUTPUT_LOCUS_PROPERTIES}
         self.last_skip_reason: Optional[str] = None
