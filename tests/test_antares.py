@@ -60,7 +60,7 @@ def core():
     flt = afilter.VirtualResearchAssistant
     variant = flt.ORACLE_VARIANT
     assert variant.startswith("numpy-")
-    # the filter routes LSST alerts without host/MW values as the registry does
+    # the filter routes LSST alerts without host values as the registry does
     assert flt.ORACLE_WITHOUT_METADATA == vra.registry.oracle_without_metadata()
     return vra.Scorer.load(oracle={"lsst": "elasticc", "ztf": "bts"}, oracle_variant=variant,
                            oracle_without_metadata=dict(flt.ORACLE_WITHOUT_METADATA))
@@ -230,7 +230,7 @@ def test_lsst_properties_equal_core_annotation(flt, core, index):
     assert result.status == "Succeeded"
     (ann,) = core_annotations([rubin.from_packet(rubin_packet(index))], core)
     assert_matches(locus.user_properties, ann)
-    # real Rubin alerts carry no host/MW value: ORACLE's light-curve-only model ran
+    # real Rubin alerts carry no host value: ORACLE's light-curve-only model ran
     assert ann["oracle"]["model"] == "elasticc-lite"
     assert "oracle elasticc-lite f1" in locus.user_properties["vra_model_version"]
 

@@ -1,9 +1,10 @@
-"""ORACLE routing: LSST alerts without any host/MW value go to the elasticc-lite model.
+"""ORACLE routing: LSST alerts without any host-galaxy value go to the elasticc-lite model.
 
 ``Scorer.load(oracle="auto")`` keeps the registry's model per survey (``elasticc`` for LSST)
-and sends the alerts on which that model would see every static value missing (-9) -- every
-real Rubin/Fink LSST packet today -- to ``routing.oracle_without_metadata`` (``elasticc-lite``),
-measured better on them (models/oracle/README.md, "Routing").
+and sends the alerts on which that model would see every host-galaxy value missing (-9; the
+Milky Way E(B-V) may be there) -- every real Rubin/Fink LSST packet, and Lasair's, which carry
+E(B-V) only -- to ``routing.oracle_without_metadata`` (``elasticc-lite``), measured far better
+on them (models/oracle/README.md, "Routing").
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import vra_filters as vra
 from vra_filters.cli import main
 from vra_filters.oracle import Oracle
 from vra_filters.oracle.batched import rows_many
+from vra_filters.oracle.inputs import ELASTICC_STATIC_NAMES
 from vra_filters.readers import iter_read, rubin
 from vra_filters.state import MemoryStore
 
@@ -28,6 +30,7 @@ DATA = Path(__file__).parent / "data"
 RUBIN = DATA / "rubin" / "rubin_sample_data_10_0_subset.parquet"  # real LSST, no host values
 FINK_LSST = DATA / "rubin" / "fink_lsst_part-2-918301_subset.avro"
 ELASTICC = DATA / "rubin" / "elasticc_sample_seed0_subset.parquet"  # simulated, host values
+LASAIR = DATA / "lasair" / "20260202_102448_subset.json"  # real LSST; E(B-V), some separations
 VARIANT = "numpy-float32"  # exact GRU state continuation (1e-6)
 WHY = "no host metadata: elasticc-lite"
 
@@ -57,18 +60,29 @@ def _probs(block):
 # ----------------------------------------------------------------------- the static test
 
 
-def test_static_missing_is_the_missing_metadata_flag_without_building_rows():
-    lcs = _lcs(RUBIN) + _lcs(ELASTICC) + _lcs(DATA / "ztf" / "ZTF19acihgng.avro")
-    for model in ("elasticc", "elasticc-lite", "bts"):
-        oracle = Oracle.load(model, "numpy-int8")
-        got = oracle.static_missing(lcs)
-        rows, _ = rows_many(lcs, model, oracle.convention)
-        want = [not isinstance(r, str) and r.missing_metadata for r in rows]
-        assert got.dtype == bool and got.tolist() == want, model
-    full = Oracle.load("elasticc", "numpy-int8").static_missing(lcs)
-    # the 4 real Rubin alerts carry no host/MW value, the ELAsTiCC ones do; ZTF: not LSST
-    assert full.tolist() == [True] * 4 + [False] * 3 + [False] * (len(lcs) - 7)
-    assert not Oracle.load("elasticc-lite", "numpy-int8").static_missing(lcs).any()
+def test_host_missing_reads_the_host_values_alone_without_building_rows():
+    lasair = _lcs(LASAIR)
+    lcs = _lcs(RUBIN) + _lcs(ELASTICC) + lasair + _lcs(DATA / "ztf" / "ZTF19acihgng.avro")
+    full = Oracle.load("elasticc", "numpy-int8")
+    got = full.host_missing(lcs)
+    rows, _ = rows_many(lcs, "elasticc", full.convention)
+    host = [n for n in ELASTICC_STATIC_NAMES if not n.startswith("MWEBV")]
+    want = [lc.survey == "lsst" and not any(np.isfinite(float((lc.context.extra or {}).get(
+        n, np.nan))) for n in host) for lc in lcs]
+    assert got.dtype == bool and got.tolist() == want
+    # every-static-value-missing (the missing_metadata flag) implies no host value
+    assert all(g for g, r in zip(got, rows) if not isinstance(r, str) and r.missing_metadata)
+    # the 4 real Rubin alerts: nothing; ELAsTiCC: host values, or the sentinels of a hostless
+    # object (-9 / -999 / 999: "no host", as in training); Lasair: E(B-V), rarely more
+    sim = _lcs(ELASTICC)[2].context.extra
+    assert sim["HOSTGAL_PHOTOZ"] == -9 and sim["HOSTGAL_MAG_r"] == 999 and sim["MWEBV"] > 0
+    assert rows[6].static[2:].tolist() == [-9.0] * 16
+    n = len(lasair)
+    assert got[:7].tolist() == [True] * 4 + [False] * 3
+    assert 0 < got[7:7 + n].sum() < n and not got[7 + n:].any()
+    assert not any(rows[7 + k].missing_metadata for k in range(n))
+    for model in ("elasticc-lite", "bts"):  # no host input
+        assert not Oracle.load(model, "numpy-int8").host_missing(lcs).any()
 
 
 # ----------------------------------------------------------------------- the routing
@@ -93,6 +107,15 @@ def test_elasticc_alerts_with_host_values_keep_the_full_model(auto):
     blocks = _blocks(auto.score(_lcs(ELASTICC)))
     assert [b["model"] for b in blocks] == ["elasticc"] * 3
     assert all("routed" not in b for b in blocks)
+
+
+def test_lasair_alerts_with_only_the_milky_way_extinction_go_to_lite(auto):
+    lcs = _lcs(LASAIR)
+    sep = ["HOSTGAL_SNSEP" in (lc.context.extra or {}) for lc in lcs]
+    assert all("MWEBV" in (lc.context.extra or {}) for lc in lcs) and 0 < sum(sep) < len(lcs)
+    blocks = _blocks(auto.score(lcs))
+    assert [b["model"] for b in blocks] == ["elasticc" if s else "elasticc-lite" for s in sep]
+    assert all(("routed" in b) != s for b, s in zip(blocks, sep))
 
 
 def test_a_mixed_batch_splits_and_equals_each_alone(auto):

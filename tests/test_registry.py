@@ -204,7 +204,7 @@ def test_oracle_routing_is_data(fresh_models):
 
 
 def test_oracle_without_metadata_routing():
-    # LSST packets without any host/MW value go to the lite model (measured better, README)
+    # LSST packets without any host-galaxy value go to the lite model (measured better, README)
     assert registry.oracle_without_metadata() == {"lsst": "elasticc-lite"}
     for survey, model in registry.oracle_without_metadata().items():
         assert registry.oracle_model_for(survey) not in (None, model)

@@ -148,7 +148,7 @@ class VirtualResearchAssistant(BaseFilter):
     #: int8 weights as the LiteRT default, models/oracle/README.md): ANTARES has numpy only.
     VRA_FAMILY = "duck"
     ORACLE_MODELS = {"lsst": "elasticc", "ztf": "bts"}
-    #: ... and instead, on alerts with no host/MW value at all (every Rubin LSST alert today),
+    #: ... and instead, on alerts without any host-galaxy value (every Rubin LSST alert today),
     #: the model the registry routes them to (``registry.oracle_without_metadata``).
     ORACLE_WITHOUT_METADATA = {"lsst": "elasticc-lite"}
     ORACLE_VARIANT = (oracle.DEFAULT_VARIANT if oracle.DEFAULT_VARIANT.startswith("numpy-")

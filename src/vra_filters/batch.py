@@ -312,9 +312,9 @@ class Batch:
 
     def _oracle(self, order: List[int]):
         """ORACLE blocks for the annotated alerts, by survey, and the new GRU states. Where
-        the survey has a fallback (``Scorer.oracle_fallbacks``), the alerts on which its model
-        would see no static value at all go to that one, its ``routed`` block field saying
-        why; each model continues its own state (``state_name``): objects may switch."""
+        the survey has a fallback (``Scorer.oracle_fallbacks``), the alerts whose packet gives
+        its model no host-galaxy value go to that one, its ``routed`` block field saying why;
+        each model continues its own state (``state_name``): objects may switch."""
         s = self.s
         blocks: Dict[int, dict] = {}
         new_states: Dict[Key, Dict[str, bytes]] = {}
@@ -326,7 +326,7 @@ class Batch:
             oracle, fallback = s.oracles.get(survey), s.oracle_fallbacks.get(survey)
             runs = [(oracle, idx, None)] if oracle is not None else []
             if oracle is not None and fallback is not None:
-                idx, none = self._guard("ORACLE", idx, lambda ix, o=oracle: o.static_missing(
+                idx, none = self._guard("ORACLE", idx, lambda ix, o=oracle: o.host_missing(
                     [self.lcs[j] for j in ix]))
                 none = [] if none is None else none
                 runs = [(oracle, [j for j, m in zip(idx, none) if not m], None),

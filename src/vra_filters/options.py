@@ -26,9 +26,10 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oracle-model", default="auto", choices=ORACLE_MODELS,
                    help="ORACLE class probabilities in the annotations (default auto: the "
                         "registry's routing -- elasticc for LSST alerts, elasticc-lite for "
-                        "those without any host/MW value (every Rubin/Fink packet; measured "
-                        "better on them), bts for ZTF, none for ATLAS; `vra model list` shows "
-                        "it). A model name means that model for every alert, no fallback")
+                        "those without any host-galaxy value (Rubin/Fink and Lasair "
+                        "packets today; measured better on them), bts for ZTF, none for "
+                        "ATLAS; `vra model list` shows it). A model name means that model for "
+                        "every alert, no fallback")
     p.add_argument("--oracle-variant", default=None, choices=ORACLE_VARIANTS,
                    help="ORACLE runtime and weights (default: dynamic-int8 on LiteRT, or "
                         "numpy-int8 where LiteRT is not installed; int8 = full-integer, "

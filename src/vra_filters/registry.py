@@ -285,12 +285,13 @@ def oracle_model_for(survey: str) -> Optional[str]:
 
 
 def oracle_without_metadata() -> Dict[str, str]:
-    """Survey -> the ORACLE model that classifies, under ``oracle="auto"``, the alerts on which
-    the survey's :func:`oracle_model_for` model would see every one of its static (host /
-    Milky Way) values missing -- for LSST, ``elasticc-lite`` instead of ``elasticc``, which
-    does far worse when fed -9 everywhere (models/oracle/README.md, "Routing"). From the
-    manifest (``routing.oracle_without_metadata``); empty when it has none. A value the
-    manifest sets to null, or equal to the survey's own model, is left out."""
+    """Survey -> the ORACLE model that classifies, under ``oracle="auto"``, the alerts whose
+    packet gives the survey's :func:`oracle_model_for` model no host-galaxy value (the Milky
+    Way E(B-V) aside; :meth:`~vra_filters.oracle.Oracle.host_missing`) -- for LSST,
+    ``elasticc-lite`` instead of ``elasticc``, which does far worse on them
+    (models/oracle/README.md, "Routing"). From the manifest
+    (``routing.oracle_without_metadata``); empty when it has none. A value the manifest sets
+    to null, or equal to the survey's own model, is left out."""
     routing = _manifest(models_dir()).get("routing", {})
     fallback = routing.get("oracle_without_metadata", {}) or {}
     primary = routing.get("oracle", {}) or {}

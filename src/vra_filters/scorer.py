@@ -86,7 +86,7 @@ def _oracle_routing(oracle: Any) -> Dict[str, str]:
 
 def _oracle_fallbacks(oracle: Any, fallback: Any, routing: Mapping[str, str],
                       convention: Optional[str]) -> Dict[str, str]:
-    """survey -> the ORACLE model for the survey's alerts without any static value
+    """survey -> the ORACLE model for the survey's alerts without any host-galaxy value
     (``Scorer.load(oracle_without_metadata=...)``): ``"auto"`` = the registry's
     (:func:`~vra_filters.registry.oracle_without_metadata`) when ``oracle`` is ``"auto"`` too,
     else none -- an explicit model is exactly that model; never under an ``upstream*``
@@ -132,8 +132,8 @@ class Scorer:
         self.survey_models = dict(survey_models or {})
         self.policy = policy
         self.oracles = dict(oracles)
-        #: survey -> the ORACLE for the survey's alerts on which ``oracles``' model would see
-        #: every static value missing (:meth:`vra_filters.oracle.Oracle.static_missing`).
+        #: survey -> the ORACLE for the survey's alerts whose packet gives ``oracles``' model
+        #: no host-galaxy value (:meth:`vra_filters.oracle.Oracle.host_missing`).
         self.oracle_fallbacks = {s: o for s, o in dict(oracle_fallbacks or {}).items()
                                  if s in self.oracles}
         self.ebv = None if ebv is None else float(ebv)
@@ -179,8 +179,8 @@ class Scorer:
         carry none (else the dust map: ``ebv_map``, default ``$VRA_EBV_MAP`` or the shipped
         SFD map). ``models``: ``"auto"`` (the registry's survey -> VRA family routing), a family
         name or a directory of models for every survey (``vra train``), or ``{survey: family}``.
-        ``oracle_without_metadata``: the model for a survey's alerts on which its ORACLE model
-        would see no static (host/MW) value at all -- ``"auto"``: the registry's (LSST ->
+        ``oracle_without_metadata``: the model for a survey's alerts whose packet gives its
+        ORACLE model no host-galaxy value (MW E(B-V) aside) -- ``"auto"``: the registry's (LSST ->
         elasticc-lite) when ``oracle`` is ``"auto"`` and the convention is not ``upstream*``,
         else none; ``"none"``; or ``{survey: model}``. Those alerts' ``oracle`` block then
         names that model and says why in ``routed``.

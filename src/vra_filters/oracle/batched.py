@@ -95,27 +95,37 @@ def _lsst_rows(lcs: list, c, static_size: int, model: str) -> list:
     return out
 
 
-def static_missing_many(lightcurves: Sequence, model: str, conv=None) -> np.ndarray:
-    """(N,) bool: whether ``model`` would see every static value it relies on missing for
-    each light curve -- what :class:`~vra_filters.oracle.inputs.ModelRows`'
-    ``missing_metadata`` (the ``missing_metadata`` warning) says, from the static part alone
-    (no light-curve rows are built). False for a model without static input and for a light
-    curve the model cannot read."""
-    c = inp.convention(conv)
+#: The ELAsTiCC static values that describe the host galaxy (all but the Milky Way's E(B-V),
+#: which a broker fills from the position whatever the host).
+_HOST = np.array([not n.startswith("MWEBV") for n in inp.ELASTICC_STATIC_NAMES])
+
+
+def host_missing_many(lightcurves: Sequence, model: str, conv=None) -> np.ndarray:
+    """(N,) bool: whether the packet behind each light curve gives ``model`` no host-galaxy
+    value at all -- no host field, or only null / NaN ones; the Milky Way E(B-V)
+    (``MWEBV``/``_ERR``) may be there or not. A sentinel such as ELAsTiCC's -9 / -999 / 999
+    for a hostless object *is* a value: the survey says there is no host, as in the packets
+    the model was trained on. Made from the static part alone (no light-curve rows). Only
+    the ELAsTiCC model reads host values: False for any other model, and for a light curve
+    the model cannot read."""
     out = np.zeros(len(lightcurves), bool)
     readable = [i for i, lc in enumerate(lightcurves)
                 if getattr(lc, "survey", "") in inp.MODEL_SURVEYS[model]]
-    if not readable or model == "elasticc-lite":
-        return out
-    lcs = [lightcurves[i] for i in readable]
-    if model == "bts":  # the 22 candidate fields (the row values come from the position)
-        n_row = len(inp.BTS_ROW_STATIC)
-        extra = [{} if c.static == "none" else dict(lc.context.extra or {}) for lc in lcs]
-        out[readable] = [bool(np.all(inp.bts_static(e)[n_row:] == inp.MISSING))
-                         for e in extra]
-    else:
-        out[readable] = _all_missing(_static_many(lcs, c, 18))
+    if readable and model == "elasticc":
+        heads, vals = _head_values([lightcurves[i] for i in readable], inp.convention(conv))
+        if vals is None:  # a value float() cannot read: one by one
+            host = [n for n, h in zip(inp.ELASTICC_STATIC_NAMES, _HOST) if h]
+            out[readable] = [not any(_given(h.get(n)) for n in host) for h in heads]
+        else:
+            out[readable] = ~np.isfinite(vals[:, _HOST]).any(axis=1)
     return out
+
+
+def _given(v) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _all_missing(static: np.ndarray) -> np.ndarray:
@@ -125,18 +135,27 @@ def _all_missing(static: np.ndarray) -> np.ndarray:
     return np.all(static == inp.MISSING, axis=1)
 
 
-def _static_many(lcs: list, c, static_size: int) -> np.ndarray:
-    """(N, static_size) float32: ``static_elasticc`` of each light curve's HEAD values."""
-    if not static_size:
-        return np.zeros((len(lcs), 0), dtype=np.float32)
+def _head_values(lcs: list, c) -> tuple:
+    """``(heads, values)``: each light curve's ELAsTiCC HEAD dict (by static source) and the
+    (N, 18) float64 matrix of them (NaN where absent or null), or None for the matrix when a
+    value is not a number."""
     names = inp.ELASTICC_STATIC_NAMES
     heads = [inp.elasticc_static_from_context(lc.context, c.static) for lc in lcs]
     try:
         # None -> NaN; numbers and numeric strings as float() reads them
         vals = np.array([[h.get(n) for n in names] for h in heads], dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
+        return heads, None
+    return heads, vals.reshape(len(lcs), len(names))
+
+
+def _static_many(lcs: list, c, static_size: int) -> np.ndarray:
+    """(N, static_size) float32: ``static_elasticc`` of each light curve's HEAD values."""
+    if not static_size:
+        return np.zeros((len(lcs), 0), dtype=np.float32)
+    heads, vals = _head_values(lcs, c)
+    if vals is None:
         return np.stack([inp.static_elasticc(h, c.raw_sentinels) for h in heads])
-    vals = vals.reshape(len(lcs), len(names))
     vals[~np.isfinite(vals)] = inp.MISSING
     if not c.raw_sentinels:
         vals[np.isin(vals, _SENTINELS)] = inp.MISSING

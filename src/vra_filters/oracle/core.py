@@ -28,7 +28,7 @@ import numpy as np
 from ..history import object_rounds
 from . import inputs as inp
 from . import taxonomy as tx
-from .batched import rows_many, static_missing_many
+from .batched import host_missing_many, rows_many
 from .incremental import OracleState, plan_many
 from .weights import MODELS, OracleWeights
 
@@ -117,13 +117,15 @@ class Oracle:
         return {"model": self.model, "checkpoint": self.checkpoint, "variant": self.variant,
                 "convention": self.convention, "sha256": self.sha256}
 
-    def static_missing(self, lightcurves) -> np.ndarray:
-        """(N,) bool, vectorised: whether this model would see every static value it relies
-        on missing (-9) for each light curve -- true of every Rubin/Fink LSST packet for the
-        ELAsTiCC model (no host z, no MW E(B-V)), always false for ``elasticc-lite`` (no
-        static input) and for light curves the model cannot read. The same test as the
-        ``missing_metadata`` warning, made on the static part alone."""
-        return static_missing_many(list(lightcurves), self.model, self.convention)
+    def host_missing(self, lightcurves) -> np.ndarray:
+        """(N,) bool, vectorised: whether each light curve's packet gives this model no
+        host-galaxy value at all (no host field, or null ones; the Milky Way E(B-V) aside) --
+        every Rubin/Fink LSST packet and Lasair's (E(B-V) only), on which the ELAsTiCC model
+        does far worse than ``elasticc-lite`` (models/oracle/README.md, "Routing"). An
+        ELAsTiCC hostless object, whose packet gives sentinels, is not missing its host
+        values: the model was trained on such packets. Always False for the other models
+        (no host input) and for light curves the model cannot read; no rows are built."""
+        return host_missing_many(list(lightcurves), self.model, self.convention)
 
     # -- low level -----------------------------------------------------------------------------
     def logits_from_inputs(self, ts_list: Sequence[np.ndarray],
