@@ -183,15 +183,14 @@ def test_demo_and_score_carry_oracle_blocks(tmp_path, capsys):
     assert code == 0 and "ORACLE" in out.splitlines()[2]
     records = [json.loads(line) for line in
                (tmp_path / "demo" / "annotations.jsonl").read_text().splitlines()]
-    # Lasair LSST alerts: E(B-V) always, a host separation for 4 of 44 -- the others have no
-    # host value, so ORACLE's light-curve-only model classifies them (registry routing)
+    # Lasair LSST alerts: E(B-V) always, a host separation for some, host magnitudes never --
+    # so ORACLE's light-curve-only model classifies them all (registry routing)
     models = [r["oracle"]["model"] for r in records]
-    assert models.count("elasticc") == 4 and models.count("elasticc-lite") == 40
+    assert models == ["elasticc-lite"] * 44
     for r in records:
         block = r["oracle"]
         assert block["status"] == "ok"
-        assert block.get("routed") == ("no host metadata: elasticc-lite"
-                                       if block["model"] == "elasticc-lite" else None)
+        assert block["routed"] == "no host galaxy magnitudes: elasticc-lite"
         probs = block["probabilities"]
         assert len(probs) == 26 and probs["Alert"] == pytest.approx(1.0)
         assert probs["Transient"] + probs["Variable"] == pytest.approx(1.0, abs=1e-5)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from earlier_alerts import rubin_earlier  # noqa: E402
 
 import vra_filters as vra
 from vra_filters.cli import main
@@ -24,15 +25,13 @@ from vra_filters.oracle.inputs import ELASTICC_STATIC_NAMES
 from vra_filters.readers import iter_read, rubin
 from vra_filters.state import MemoryStore
 
-from earlier_alerts import rubin_earlier  # noqa: E402
-
 DATA = Path(__file__).parent / "data"
 RUBIN = DATA / "rubin" / "rubin_sample_data_10_0_subset.parquet"  # real LSST, no host values
 FINK_LSST = DATA / "rubin" / "fink_lsst_part-2-918301_subset.avro"
 ELASTICC = DATA / "rubin" / "elasticc_sample_seed0_subset.parquet"  # simulated, host values
 LASAIR = DATA / "lasair" / "20260202_102448_subset.json"  # real LSST; E(B-V), some separations
 VARIANT = "numpy-float32"  # exact GRU state continuation (1e-6)
-WHY = "no host metadata: elasticc-lite"
+WHY = "no host galaxy magnitudes: elasticc-lite"
 
 
 def _lcs(path):
@@ -66,20 +65,23 @@ def test_host_missing_reads_the_host_values_alone_without_building_rows():
     full = Oracle.load("elasticc", "numpy-int8")
     got = full.host_missing(lcs)
     rows, _ = rows_many(lcs, "elasticc", full.convention)
-    host = [n for n in ELASTICC_STATIC_NAMES if not n.startswith("MWEBV")]
+    host = [n for n in ELASTICC_STATIC_NAMES
+            if n.startswith("HOSTGAL_MAG_") or n == "HOSTGAL_ELLIPTICITY"]
     want = [lc.survey == "lsst" and not any(np.isfinite(float((lc.context.extra or {}).get(
         n, np.nan))) for n in host) for lc in lcs]
     assert got.dtype == bool and got.tolist() == want
     # every-static-value-missing (the missing_metadata flag) implies no host value
     assert all(g for g, r in zip(got, rows) if not isinstance(r, str) and r.missing_metadata)
     # the 4 real Rubin alerts: nothing; ELAsTiCC: host values, or the sentinels of a hostless
-    # object (-9 / -999 / 999: "no host", as in training); Lasair: E(B-V), rarely more
+    # object (-9 / -999 / 999: "no host", as in training); Lasair: E(B-V), sometimes
+    # Sherlock's host redshift and separation, never host magnitudes
     sim = _lcs(ELASTICC)[2].context.extra
     assert sim["HOSTGAL_PHOTOZ"] == -9 and sim["HOSTGAL_MAG_r"] == 999 and sim["MWEBV"] > 0
     assert rows[6].static[2:].tolist() == [-9.0] * 16
     n = len(lasair)
     assert got[:7].tolist() == [True] * 4 + [False] * 3
-    assert 0 < got[7:7 + n].sum() < n and not got[7 + n:].any()
+    assert got[7:7 + n].all() and not got[7 + n:].any()
+    assert any("HOSTGAL_SNSEP" in (lc.context.extra or {}) for lc in lasair)
     assert not any(rows[7 + k].missing_metadata for k in range(n))
     for model in ("elasticc-lite", "bts"):  # no host input
         assert not Oracle.load(model, "numpy-int8").host_missing(lcs).any()
@@ -109,13 +111,15 @@ def test_elasticc_alerts_with_host_values_keep_the_full_model(auto):
     assert all("routed" not in b for b in blocks)
 
 
-def test_lasair_alerts_with_only_the_milky_way_extinction_go_to_lite(auto):
+def test_lasair_alerts_go_to_lite_with_or_without_a_sherlock_host(auto):
+    # E(B-V) on every alert, a Sherlock host separation on some: neither is the host
+    # description the full model needs (with them it does worse than lite: README "Routing")
     lcs = _lcs(LASAIR)
     sep = ["HOSTGAL_SNSEP" in (lc.context.extra or {}) for lc in lcs]
     assert all("MWEBV" in (lc.context.extra or {}) for lc in lcs) and 0 < sum(sep) < len(lcs)
     blocks = _blocks(auto.score(lcs))
-    assert [b["model"] for b in blocks] == ["elasticc" if s else "elasticc-lite" for s in sep]
-    assert all(("routed" in b) != s for b, s in zip(blocks, sep))
+    assert [b["model"] for b in blocks] == ["elasticc-lite"] * len(lcs)
+    assert all(b["routed"] == WHY for b in blocks)
 
 
 def test_a_mixed_batch_splits_and_equals_each_alone(auto):
@@ -213,10 +217,11 @@ def test_an_object_switching_between_models_keeps_each_state_right(auto, lite):
     alerts = _rubin_alerts()[:9]
     with_host = []
     for k, lc in enumerate(alerts):
-        if k in (3, 4, 5):  # these packets carried a host redshift
+        if k in (3, 4, 5):  # these packets carried the host galaxy's magnitudes
             lc = copy.copy(lc)
             lc.context = copy.copy(lc.context)
-            lc.context.extra = dict(lc.context.extra or {}, HOSTGAL_PHOTOZ=0.1)
+            lc.context.extra = dict(lc.context.extra or {}, HOSTGAL_PHOTOZ=0.1,
+                                    HOSTGAL_MAG_r=21.3, HOSTGAL_MAG_i=20.9)
         with_host.append(lc)
     prior: dict = {}
     blocks = []

@@ -11,8 +11,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence,
-                    Tuple, Union)
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import numpy as np
 
@@ -331,7 +341,7 @@ class Batch:
                 none = [] if none is None else none
                 runs = [(oracle, [j for j, m in zip(idx, none) if not m], None),
                         (fallback, [j for j, m in zip(idx, none) if m],
-                         f"no host metadata: {fallback.model}")]
+                         f"no host galaxy magnitudes: {fallback.model}")]
             for model, ix, routed in runs:
                 name = model.state_name
                 keys = {(self.lcs[j].survey, self.lcs[j].object_id) for j in ix}

@@ -286,8 +286,9 @@ def oracle_model_for(survey: str) -> Optional[str]:
 
 def oracle_without_metadata() -> Dict[str, str]:
     """Survey -> the ORACLE model that classifies, under ``oracle="auto"``, the alerts whose
-    packet gives the survey's :func:`oracle_model_for` model no host-galaxy value (the Milky
-    Way E(B-V) aside; :meth:`~vra_filters.oracle.Oracle.host_missing`) -- for LSST,
+    packet lacks the host-galaxy description (magnitudes, shape) the survey's
+    :func:`oracle_model_for` model was trained with
+    (:meth:`~vra_filters.oracle.Oracle.host_missing`) -- for LSST,
     ``elasticc-lite`` instead of ``elasticc``, which does far worse on them
     (models/oracle/README.md, "Routing"). From the manifest
     (``routing.oracle_without_metadata``); empty when it has none. A value the manifest sets

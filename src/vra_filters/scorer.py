@@ -132,8 +132,8 @@ class Scorer:
         self.survey_models = dict(survey_models or {})
         self.policy = policy
         self.oracles = dict(oracles)
-        #: survey -> the ORACLE for the survey's alerts whose packet gives ``oracles``' model
-        #: no host-galaxy value (:meth:`vra_filters.oracle.Oracle.host_missing`).
+        #: survey -> the ORACLE for the survey's alerts whose packet lacks the host-galaxy
+        #: description ``oracles``' model needs (:meth:`vra_filters.oracle.Oracle.host_missing`).
         self.oracle_fallbacks = {s: o for s, o in dict(oracle_fallbacks or {}).items()
                                  if s in self.oracles}
         self.ebv = None if ebv is None else float(ebv)
@@ -179,8 +179,8 @@ class Scorer:
         carry none (else the dust map: ``ebv_map``, default ``$VRA_EBV_MAP`` or the shipped
         SFD map). ``models``: ``"auto"`` (the registry's survey -> VRA family routing), a family
         name or a directory of models for every survey (``vra train``), or ``{survey: family}``.
-        ``oracle_without_metadata``: the model for a survey's alerts whose packet gives its
-        ORACLE model no host-galaxy value (MW E(B-V) aside) -- ``"auto"``: the registry's (LSST ->
+        ``oracle_without_metadata``: the model for a survey's alerts whose packet lacks the
+        host-galaxy magnitudes its ORACLE model needs -- ``"auto"``: the registry's (LSST ->
         elasticc-lite) when ``oracle`` is ``"auto"`` and the convention is not ``upstream*``,
         else none; ``"none"``; or ``{survey: model}``. Those alerts' ``oracle`` block then
         names that model and says why in ``routed``.

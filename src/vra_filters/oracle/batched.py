@@ -97,15 +97,20 @@ def _lsst_rows(lcs: list, c, static_size: int, model: str) -> list:
 
 #: The ELAsTiCC static values that describe the host galaxy (all but the Milky Way's E(B-V),
 #: which a broker fills from the position whatever the host).
-_HOST = np.array([not n.startswith("MWEBV") for n in inp.ELASTICC_STATIC_NAMES])
+#: The host-galaxy description only ELAsTiCC-like packets give (magnitudes, shape): without it
+#: the full model does worse than elasticc-lite however much else is there -- E(B-V) alone, or
+#: with a host redshift and separation as Lasair's Sherlock gives (models/oracle/README.md).
+_HOST = np.array([n.startswith("HOSTGAL_MAG_") or n == "HOSTGAL_ELLIPTICITY"
+                  for n in inp.ELASTICC_STATIC_NAMES])
 
 
 def host_missing_many(lightcurves: Sequence, model: str, conv=None) -> np.ndarray:
-    """(N,) bool: whether the packet behind each light curve gives ``model`` no host-galaxy
-    value at all -- no host field, or only null / NaN ones; the Milky Way E(B-V)
-    (``MWEBV``/``_ERR``) may be there or not. A sentinel such as ELAsTiCC's -9 / -999 / 999
-    for a hostless object *is* a value: the survey says there is no host, as in the packets
-    the model was trained on. Made from the static part alone (no light-curve rows). Only
+    """(N,) bool: whether the packet behind each light curve lacks the host-galaxy description
+    ``model`` was trained with -- no host magnitude (``HOSTGAL_MAG_*``) and no ellipticity, or
+    only null / NaN ones; the Milky Way E(B-V), a host redshift and a separation may be there
+    or not (Lasair's Sherlock gives those). A sentinel such as ELAsTiCC's -9 / -999 / 999 for
+    a hostless object *is* a value: the survey says there is no host, as in the packets the
+    model was trained on. Made from the static part alone (no light-curve rows). Only
     the ELAsTiCC model reads host values: False for any other model, and for a light curve
     the model cannot read."""
     out = np.zeros(len(lightcurves), bool)

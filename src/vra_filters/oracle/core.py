@@ -118,10 +118,11 @@ class Oracle:
                 "convention": self.convention, "sha256": self.sha256}
 
     def host_missing(self, lightcurves) -> np.ndarray:
-        """(N,) bool, vectorised: whether each light curve's packet gives this model no
-        host-galaxy value at all (no host field, or null ones; the Milky Way E(B-V) aside) --
-        every Rubin/Fink LSST packet and Lasair's (E(B-V) only), on which the ELAsTiCC model
-        does far worse than ``elasticc-lite`` (models/oracle/README.md, "Routing"). An
+        """(N,) bool, vectorised: whether each light curve's packet lacks the host-galaxy
+        description this model was trained with (host magnitudes or shape; E(B-V), a host
+        redshift or a separation alone do not count) -- every Rubin/Fink LSST packet and
+        Lasair's (E(B-V), sometimes Sherlock's redshift and separation), on which the ELAsTiCC
+        model does far worse than ``elasticc-lite`` (models/oracle/README.md, "Routing"). An
         ELAsTiCC hostless object, whose packet gives sentinels, is not missing its host
         values: the model was trained on such packets. Always False for the other models
         (no host input) and for light curves the model cannot read; no rows are built."""
@@ -294,7 +295,7 @@ def annotation_fields(result: dict) -> dict:
     ``missing_metadata``, see :data:`~vra_filters.oracle.inputs.WARNINGS`) and, when the object
     could be classified, marginal probabilities by node, top class per level and the most
     specific class over the threshold; otherwise ``status``/``reason`` say why not. The
-    Scorer adds ``routed`` (e.g. ``"no host metadata: elasticc-lite"``) to the blocks of alerts
+    Scorer adds ``routed`` (e.g. ``"no host galaxy magnitudes: elasticc-lite"``) to the blocks of alerts
     it sent to a survey's fallback model (``Scorer.load(oracle_without_metadata=...)``)."""
     keys = ("model", "checkpoint", "variant", "convention", "sha256", "status", "reason",
             "n_rows", "n_detections", "warnings", "probabilities", "top", "most_specific",
