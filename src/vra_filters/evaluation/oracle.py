@@ -42,8 +42,10 @@ def add_arguments(p) -> None:
     p.add_argument("--format", default="auto",
                    help="input format for the readers (auto, rubin, ztf, lasair, atlas)")
     p.add_argument("--model", default="auto",
-                   help="comma list of ORACLE models, or auto (the registry's routing per "
-                        "survey) or all (every model that reads the survey)")
+                   help="comma list of ORACLE models, or auto (what vra score runs: the "
+                        "registry's routing per survey, LSST packets without host galaxy "
+                        "magnitudes to elasticc-lite) or all (every model that reads the "
+                        "survey)")
     p.add_argument("--convention", default=None,
                    help="comma list of ORACLE conventions, or all (default: the package "
                         "default)")
@@ -103,6 +105,14 @@ def _models(spec: str, survey: str) -> list:
     return [m for m in wanted if m in readers]
 
 
+def _fallback(spec: str, survey: str):
+    """The model ``--model auto`` runs instead on packets without the host description (the
+    registry's ``oracle_without_metadata``), or None."""
+    from ..registry import oracle_without_metadata
+
+    return oracle_without_metadata().get(survey) if spec == "auto" else None
+
+
 def _conventions(spec) -> list:
     from ..oracle.inputs import CONVENTIONS, convention
 
@@ -151,9 +161,12 @@ def run(args) -> int:
                                "n_read_skips": len(skips)})
         for survey in surveys:
             group = [t for t in targets if t.survey == survey]
+            fallback = _fallback(args.model, survey)
             for model in _models(args.model, survey):
                 for conv in conventions:
-                    work += [(name, model, conv, v, group) for v in variants]
+                    # as Scorer.load(oracle="auto") routes; never under upstream* conventions
+                    fb = None if conv.startswith("upstream") else fallback
+                    work += [(name, model, conv, v, group, fb) for v in variants]
         if not targets:
             print(f"vra evaluate oracle: {name}: no labelled light curve (ids in "
                   f"{Path(labels_path).name} match none of the inputs)", file=sys.stderr)
@@ -163,19 +176,22 @@ def run(args) -> int:
         return 1
     bar = _bar(len(work) * (len(days) + 1), args.quiet)
     preds: dict = {}
-    for name, model, conv, variant, group in work:
+    for name, model, conv, variant, group, fb in work:
         try:
             oracle = Oracle.load(model, variant, conv)
+            fb_oracle = None if fb is None else Oracle.load(fb, variant, conv)
         except (ImportError, RuntimeError, ValueError) as exc:
             print(f"vra evaluate oracle: {model} {variant}: {clean_text(str(exc))}",
                   file=sys.stderr)
             bar.update(len(days) + 1)
             continue
-        pred = R.predict(oracle, group, days, progress=bar)
+        pred = R.predict(oracle, group, days, progress=bar, fallback=fb_oracle)
         preds[(name, model, conv, variant)] = pred
-        report["runs"].append({"set": name, "model": model, "convention": conv,
-                               "variant": variant, "oracle": oracle.info(),
-                               "scores": R.score_run(oracle.taxonomy, pred)})
+        run = {"set": name, "model": model, "convention": conv, "variant": variant,
+               "oracle": oracle.info(), "scores": R.score_run(oracle.taxonomy, pred)}
+        if fb_oracle is not None:
+            run.update(fallback=fb_oracle.info(), routed=pred["routed"])
+        report["runs"].append(run)
     bar.close()
     for (name, model, conv, variant), pred in preds.items():
         if variant != FLOAT and (name, model, conv, FLOAT) in preds:
@@ -215,6 +231,10 @@ def summary(report: dict) -> str:
         lines.append(f"\n{run['set']} | {run['model']} | {run['convention']} | "
                      f"{run['variant']} ({sc['n_objects']} objects, "
                      f"{len(sc['skipped'])} left out)")
+        if run.get("fallback"):
+            lines.append(f"routed to {run['fallback']['model']} where the packet lacks the "
+                         f"host galaxy's magnitudes: {run['routed'].get('all', 0)} objects "
+                         "(whole curve)")
         lines.append(f"{'phase':<9}{'level 1 R/P/F1':<20}{'level 2 R/P/F1':<20}"
                      f"{'leaf R/P/F1':<20}warnings")
         for ph in sc["phases"]:

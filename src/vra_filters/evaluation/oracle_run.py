@@ -101,11 +101,17 @@ def phase_label(d: Union[float, str]) -> str:
 
 
 def predict(oracle, targets: Sequence[Target], days: Sequence[float] = DAYS,
-            progress=None) -> dict:
+            progress=None, fallback=None) -> dict:
     """Top class per level, ``n_detections`` and ``warnings`` of every target at every phase.
 
+    ``fallback``: the ORACLE that ``Scorer.load(oracle="auto")`` runs instead of ``oracle`` on
+    packets lacking the host description it needs (:meth:`~vra_filters.oracle.Oracle.
+    host_missing`, decided per object and phase, as the scorer does per alert); each model
+    keeps its own state.
+
     Returns ``{"phases": [...], "objects": [...], "skipped": {object: reason},
-    "pred": {phase: {level: [class or None per object]}}, "domain": {phase: [dict]}}``.
+    "pred": {phase: {level: [class or None per object]}}, "domain": {phase: [dict]},
+    "routed": {phase: objects given to the fallback}}``.
     """
     tax = oracle.taxonomy
     usable, first, skipped = [], [], {}
@@ -131,8 +137,10 @@ def predict(oracle, targets: Sequence[Target], days: Sequence[float] = DAYS,
         first.append(float(rows.mjd[det[0]]))
     phases = list(days) + [ALL]
     states: list = [None] * len(usable)
+    fb_states: list = [None] * len(usable)
     pred: dict = {}
     dom: dict = {}
+    routed: dict = {}
     for d in phases:
         cuts = [math.inf if d == ALL else f + d for f in first]
         lcs = []
@@ -145,6 +153,14 @@ def predict(oracle, targets: Sequence[Target], days: Sequence[float] = DAYS,
             lcs.append(lc)
         results, states = oracle.update_many(states, lcs)
         key = phase_label(d)
+        if fallback is not None:
+            moved = np.flatnonzero(oracle.host_missing(lcs)).tolist()
+            if moved:
+                res, new = fallback.update_many([fb_states[i] for i in moved],
+                                                [lcs[i] for i in moved])
+                for i, r, st in zip(moved, res, new):
+                    results[i], fb_states[i] = r, st
+            routed[key] = len(moved)
         pred[key] = {lvl: [r["top"][lvl]["class"] if r["status"] == "ok" else None
                            for r in results] for lvl in tax.levels}
         dom[key] = [{"n_detections": r.get("n_detections"), "warnings": r.get("warnings", [])}
@@ -153,7 +169,8 @@ def predict(oracle, targets: Sequence[Target], days: Sequence[float] = DAYS,
             progress.update(1)
     return {"phases": [phase_label(d) for d in phases], "skipped": skipped,
             "objects": [t.object_id for t, _ in usable], "labels": [t.label for t, _ in usable],
-            "nodes": [node for _, node in usable], "pred": pred, "domain": dom}
+            "nodes": [node for _, node in usable], "pred": pred, "domain": dom,
+            "routed": routed}
 
 
 def score_run(tax: tx.Taxonomy, run: dict) -> dict:
