@@ -21,11 +21,11 @@ pd = pytest.importorskip("pandas")
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from earlier_alerts import rubin_earlier, ztf_earlier  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 import vra_filters as vra  # noqa: E402
 from vra_filters.readers import rubin, ztf  # noqa: E402
-from earlier_alerts import rubin_earlier, ztf_earlier  # noqa: E402
 from vra_fink import job, schema  # noqa: E402
 from vra_fink.columns import module_for, rubin_columns  # noqa: E402
 

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from earlier_alerts import lasair_earlier, rubin_earlier, ztf_earlier  # noqa: E402
 
 import vra_filters as vra
 from vra_filters.readers import atlas, iter_read, lasair, rubin, ztf
 from vra_filters.state import MemoryStore, ObjectState, SQLiteStore, StateError
-
-from earlier_alerts import lasair_earlier, rubin_earlier, ztf_earlier  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 ATLAS = sorted((DATA / "atlas").glob("*.json.gz"))

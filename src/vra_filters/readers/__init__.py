@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, List, Union
 
 from ..lightcurve import InputError, LightCurve
-from ._fields import as_float  # public: adapters read catalogue numbers the same way
+from ._fields import as_float as as_float  # public: adapters read catalogue numbers the same way
 
 FORMATS = ("atlas", "lasair", "rubin", "ztf")
 #: Longest Skip reason kept (an exception message can quote a whole record).
