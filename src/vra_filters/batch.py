@@ -322,9 +322,9 @@ class Batch:
 
     def _oracle(self, order: List[int]):
         """ORACLE blocks for the annotated alerts, by survey, and the new GRU states. Where
-        the survey has a fallback (``Scorer.oracle_fallbacks``), the alerts whose packet gives
-        its model no host-galaxy value go to that one, its ``routed`` block field saying why;
-        each model continues its own state (``state_name``): objects may switch."""
+        the survey has a fallback (``Scorer.oracle_fallbacks``), the alerts whose packet lacks
+        the host galaxy magnitudes its model needs go to that one, ``routed`` saying why; each
+        model continues its own state (``state_name``): objects may switch."""
         s = self.s
         blocks: Dict[int, dict] = {}
         new_states: Dict[Key, Dict[str, bytes]] = {}

@@ -215,7 +215,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     routes = ", ".join(f"{s} -> {m or 'none'}" for s, m in registry.oracle_routing().items())
     fallback = ", ".join(f"{s} -> {m}" for s, m in registry.oracle_without_metadata().items())
     if fallback:
-        routes += f"; packets without any host value: {fallback}"
+        routes += f"; packets without host galaxy magnitudes: {fallback}"
     print(f"ORACLE per survey (oracle='auto'): {routes}")
     return 0
 
