@@ -12,7 +12,8 @@
   400 Mpc, so the object's first visits (rank >= 7, phase < 15 d) are fast-track alerts.
 * ``atlas_2020tjh_annotations.jsonl``: ``vra score`` of that object with that policy.
 * ``lasair_20260205_annotations.jsonl``: ``vra score`` of the real Lasair LSST alerts in
-  ``tests/data/lasair/20260205_073301.json.gz`` (default policy, ORACLE elasticc).
+  ``tests/data/lasair/20260205_073301.json.gz`` (default policy, ORACLE by the registry's
+  routing: elasticc-lite for these packets without host galaxy magnitudes).
 """
 
 from __future__ import annotations
