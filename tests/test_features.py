@@ -210,7 +210,7 @@ def test_points_outside_the_feature_phases_change_no_feature(name, clipped_repla
 
 
 def test_validate_prefixes_equals_validate_on_each_prefix():
-    from vra_filters.batch import validate, validate_prefixes
+    from vra_filters.validation import validate, validate_prefixes
     rng = np.random.default_rng(5)
     for trial in range(40):
         n = int(rng.integers(1, 30))

@@ -19,7 +19,6 @@ from typing import (
     Iterable,
     List,
     Optional,
-    Sequence,
     Tuple,
     Union,
 )
@@ -34,6 +33,7 @@ from .policies import ObjectHistory, context_rules, is_garbage, tier
 from .readers import Skip
 from .score import galactic_candidate, vra_score
 from .state import Key, ObjectState
+from .validation import validate, validate_prefixes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .scorer import Scorer
@@ -56,52 +56,6 @@ class ScoreResult:
     @property
     def skips(self) -> List[Skip]:
         return [r for r in self.results if isinstance(r, Skip)]
-
-
-def validate(batch: LightCurveBatch) -> List[Optional[str]]:
-    """Why each light curve of a batch cannot be scored (None where it can), in one pass."""
-    n = len(batch)
-    lengths = np.diff(batch.offsets)
-    obj = np.repeat(np.arange(n), lengths)
-    p = batch.points
-    bad_time = np.bincount(obj[~np.isfinite(p["mjd"])], minlength=n) > 0
-    n_det = np.bincount(obj[p["is_det"]], minlength=n)
-    n_mag = np.bincount(obj[p["is_det"] & np.isfinite(p["mag"])], minlength=n)
-    no_t0 = ~np.isfinite(batch.object_column(lambda lc: lc.t0))
-    return _reasons(lengths, bad_time, n_det, n_mag, no_t0)
-
-
-def validate_prefixes(lc: LightCurve, lengths: Sequence[int]) -> List[Optional[str]]:
-    """:func:`validate` of the light curves made of ``lc``'s first k points, for each k of
-    ``lengths`` (the alerts a packet replays), from running counts over ``lc`` once."""
-    k = np.asarray(lengths, dtype=np.int64)
-    at = np.maximum(k - 1, 0)
-    some = k > 0
-
-    def running(mask: np.ndarray) -> np.ndarray:
-        return np.where(some, np.cumsum(mask)[at], 0) if len(mask) else np.zeros(len(k), int)
-
-    bad_time = running(~np.isfinite(lc.mjd)) > 0
-    n_det = running(lc.is_det)
-    n_mag = running(lc.is_det & np.isfinite(lc.mag))
-    no_t0 = np.full(len(k), not math.isfinite(lc.t0))
-    return _reasons(k, bad_time, n_det, n_mag, no_t0)
-
-
-def _reasons(lengths, bad_time, n_det, n_mag, no_t0) -> List[Optional[str]]:
-    reasons: List[Optional[str]] = [None] * len(lengths)
-    for i in np.flatnonzero((lengths == 0) | bad_time | (n_det == 0) | (n_mag == 0) | no_t0):
-        if lengths[i] == 0:
-            reasons[i] = "empty history: no detection or non-detection"
-        elif bad_time[i]:
-            reasons[i] = "non-finite observation time (mjd)"
-        elif n_det[i] == 0:
-            reasons[i] = "no detection in the history"
-        elif n_mag[i] == 0:
-            reasons[i] = "no finite magnitude among the detections (NaN everywhere)"
-        else:
-            reasons[i] = "no phase zero (t0)"
-    return reasons
 
 
 def _source(lc: LightCurve) -> str:
