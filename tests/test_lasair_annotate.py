@@ -79,10 +79,17 @@ def test_items_from_real_alerts_keep_every_lasair_limit(annotations):
         assert cd["vra_score"] == pytest.approx(a.vra_score, abs=1e-6)
         assert cd["diaSourceId"] == int(a.alert_id)
         assert cd["oracle_class"] == a.oracle["most_specific"]["class"]
+        # the model that ran and why, and the caveats, as the annotation has them
+        assert cd["oracle_model"] == a.oracle["model"] == "elasticc-lite"
+        assert cd["oracle_routed"] == a.oracle["routed"]
+        assert cd["oracle_warnings"].split(",") == (a.oracle["warnings"] or [""])
         assert cd["vra_real_model"] == f"{a.models['real']['name']}@{a.models['real']['version']}"
         for k in range(1, 4):
             assert 0 <= cd[f"oracle_top{k}_p"] <= 1
         assert cd["oracle_top1_p"] >= cd["oracle_top2_p"] >= cd["oracle_top3_p"]
+    few = [a for a in annotations if "too_few_points" in a.oracle["warnings"]]
+    assert few and all("too_few_points" in to_item(a, TOPIC)["classdict"]["oracle_warnings"]
+                       for a in few)
 
 
 def test_hostile_text_and_nan_are_made_safe(annotations):

@@ -94,6 +94,11 @@ def classdict(ann: vra.Annotation) -> Dict[str, Any]:
         d["oracle_version"] = clean(f"{o.get('checkpoint', '')}/{o.get('variant', '')}",
                                     VALUE_MAX)
         d["oracle_status"] = clean(o.get("status", ""), VALUE_MAX)
+        if o.get("routed"):  # why this model ran (LSST packets without host magnitudes)
+            d["oracle_routed"] = clean(o["routed"], VALUE_MAX)
+        # the caveats to read the class with (too_few_points, ...), comma-separated
+        d["oracle_warnings"] = clean(",".join(str(w) for w in o.get("warnings") or []),
+                                     VALUE_MAX)
         top = o.get("top") or {}
         for level in ("level1", "level2", "leaf"):
             entry = top.get(level) or {}
