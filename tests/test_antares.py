@@ -122,6 +122,7 @@ def assert_matches(props: dict, ann: dict) -> None:
         assert ann["models"][role]["sha256"][:8] in props["vra_model_version"]
     orc = ann["oracle"]
     assert props["vra_oracle_status"] == orc["status"]
+    assert props["vra_oracle_warnings"] == ",".join(orc["warnings"] or [])
     if orc["status"] == "ok":
         assert props["vra_oracle_class"] == orc["most_specific"]["class"]
         assert props["vra_oracle_prob"] == orc["most_specific"]["p"]
@@ -466,6 +467,7 @@ def test_oracle_without_classes_clears_earlier_ones(flt):
     props = locus.user_properties
     assert props["vra_oracle_status"] == "not_run" and "oracle" not in props["vra_model_version"]
     assert props["vra_oracle_class"] == props["vra_oracle_leaf_class"] == ""
+    assert props["vra_oracle_warnings"] == ""  # not the earlier alert's caveats either
     assert props["vra_oracle_prob"] == props["vra_oracle_level1_prob"] == 0.0
 
 

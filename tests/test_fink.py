@@ -83,6 +83,7 @@ def _same_numbers(got: dict, ann: vra.Annotation) -> None:
     assert got["reason"] is None
     block = ann.oracle
     assert got["oracle_status"] == block["status"]
+    assert got["oracle_warnings"].split(",") == (block["warnings"] or [""])
     if block["status"] == "ok":
         assert (got["oracle_class"], got["oracle_prob"]) == (
             block["most_specific"]["class"], block["most_specific"]["p"])

@@ -126,6 +126,8 @@ class VirtualResearchAssistant(BaseFilter):
         _prop("vra_oracle_level2_prob", "float", "Probability of vra_oracle_level2_class"),
         _prop("vra_oracle_leaf_class", "str", "ORACLE top leaf class (e.g. SNIa, SNII, TDE)"),
         _prop("vra_oracle_leaf_prob", "float", "Probability of vra_oracle_leaf_class"),
+        _prop("vra_oracle_warnings", "str", "Caveats to read the ORACLE classes with, "
+              "comma-separated (e.g. too_few_points: under 3 detections); empty: none"),
         _prop(STATE_PROPERTY, "str", "Internal: the VRA's per-object history and ORACLE state "
               "(JSON: survey -> base64 of the vra_filters ObjectState bytes); read back on the "
               "next alert"),
@@ -289,6 +291,7 @@ class LocusSink:
         put("vra_model_version", model_version(ann.models or {}, block))
         status = "not_run" if block is None else block.get("status")
         put("vra_oracle_status", status)
+        put("vra_oracle_warnings", ",".join(str(w) for w in (block or {}).get("warnings") or []))
         if status != "ok":  # clear the classes of an earlier alert: properties persist
             block = {}
         best = block.get("most_specific") or {}

@@ -42,6 +42,8 @@ FIELDS: List[Tuple[str, str, str]] = [
     ("oracle_level2_prob", "double", "probability of oracle_level2_class"),
     ("oracle_leaf_class", "string", "ORACLE top leaf class (SNIa, SNII, TDE...)"),
     ("oracle_leaf_prob", "double", "probability of oracle_leaf_class"),
+    ("oracle_warnings", "string", "caveats to read the ORACLE classes with, comma-separated "
+                                  "(too_few_points, missing_metadata, ...); empty: none"),
     ("oracle_model", "string", "ORACLE model/checkpoint/variant and sha256 prefix"),
     ("vra_models", "string", "VRA scorers used (name@version:sha256 prefix)"),
     ("vra_filters_version", "string", "vra_filters version"),

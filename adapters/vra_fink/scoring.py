@@ -94,6 +94,7 @@ def row(ann: vra.Annotation, lc: vra.LightCurve) -> Dict[str, Any]:
     block = ann.oracle
     if block is not None:
         out["oracle_status"] = block.get("status")
+        out["oracle_warnings"] = ",".join(str(w) for w in block.get("warnings") or [])
         out["oracle_model"] = (f"{block.get('model')}/{block.get('checkpoint')}/"
                                f"{block.get('variant')}:{str(block.get('sha256'))[:12]}")
         if block.get("status") == "ok":
