@@ -240,6 +240,33 @@ def test_alerts_without_ids_get_distinct_stable_content_ids(scorer):
     assert [r.status for r in out] == ["new", "new"] and [r.visit for r in out] == [1, 2]
 
 
+@pytest.mark.parametrize("path", [DATA / "fink" / "fink_lsst_part-2-918301.avro",
+                                  DATA / "fink" / "fink_ztf_part-3-305711.avro",
+                                  DATA / "lasair" / "20260205_073301.json.gz"],
+                         ids=lambda p: p.name)
+def test_replayed_alerts_are_the_light_curve_until_each_earlier_detection(path):
+    """``visits`` (ids and rb for all replays at once) equals ``until`` one detection time at
+    a time, with ``content_alert_id`` of each prefix and that detection's own rb."""
+    from vra_filters.lightcurve import content_alert_id
+
+    n = 0
+    for lc in vra.read(path).lightcurves:
+        det = np.flatnonzero(lc.is_det & (lc.mjd < lc.alert_mjd))
+        times = np.unique(lc.mjd[det])
+        got = vra.visits(lc)
+        assert len(got) == len(times) + 1 and got[-1] is lc
+        for v, t in zip(got, times):
+            k = int(np.searchsorted(lc.mjd, t, side="right"))
+            one = lc.until(float(t))
+            assert v.alert_id == one.alert_id == content_alert_id(lc, float(t), k)
+            assert v.alert_mjd == one.alert_mjd and len(v) == len(one) == k
+            rb = lc.rb[det[lc.mjd[det] == t][-1]]
+            assert v.context.rb == (float(rb) if np.isfinite(rb) else lc.context.rb) or (
+                math.isnan(v.context.rb) and math.isnan(lc.context.rb))
+            n += 1
+    assert n > 50  # real multi-detection histories were replayed
+
+
 def test_one_failing_alert_becomes_a_skip_and_keeps_no_state(scorer, monkeypatch):
     from vra_filters import features
 

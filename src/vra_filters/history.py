@@ -17,11 +17,12 @@ stateful caller would have seen them (``Scorer.score(..., history="packet")``):
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .lightcurve import LightCurve
+from .lightcurve import LightCurve, replay_alert_ids
 
 #: Days after phase zero past which ATLAS visits are not replayed (the day-N window's end).
 ATLAS_LAST_PHASE = 15.0
@@ -50,12 +51,20 @@ def visits(lc: LightCurve, keep: Optional[Tuple[int, int]] = None) -> List[Light
         return [lc.until(mjd, alert_id=f"{lc.object_id}@{mjd:.5f}", keep=keep)
                 for mjd in atlas_visit_times(lc)]
     det = np.flatnonzero(lc.is_det & (lc.mjd < lc.alert_mjd))
+    if not len(det):
+        return [lc]
+    # points are time-sorted: the last detection of each distinct earlier detection time
+    t_det = lc.mjd[det]
+    at = det[np.flatnonzero(np.r_[t_det[1:] != t_det[:-1], True])]
+    times = lc.mjd[at]
+    ids = replay_alert_ids(lc, times, at)
+    rbs = lc.rb[at].astype(float).tolist()
+    ks = np.searchsorted(lc.mjd, times, side="right").tolist()
     out = []
-    for t in np.unique(lc.mjd[det]):
-        earlier = lc.until(float(t), keep=keep)
-        at = det[lc.mjd[det] == t][-1]
-        if np.isfinite(lc.rb[at]):
-            earlier.context.rb = float(lc.rb[at])
+    for k, t, alert_id, rb in zip(ks, times.tolist(), ids, rbs):
+        earlier = lc.prefix(k, t, alert_id, keep)  # = lc.until(t, alert_id, keep)
+        if math.isfinite(rb):
+            earlier.context.rb = rb
         out.append(earlier)
     return out + [lc]
 

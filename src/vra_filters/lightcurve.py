@@ -14,11 +14,10 @@ features run over a whole batch in one vectorised pass.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -173,10 +172,17 @@ class LightCurve:
         stop)``: of those points carry only ``start:stop`` (id and time stay the whole
         prefix's)."""
         k = int(np.searchsorted(self.mjd, mjd, side="right"))
+        return self.prefix(k, float(mjd), alert_id or content_alert_id(self, float(mjd), k),
+                           keep)
+
+    def prefix(self, k: int, mjd: float, alert_id: str,
+               keep: Optional[Tuple[int, int]] = None) -> LightCurve:
+        """:meth:`until` once the number ``k`` of points at or before ``mjd`` and the id are
+        known (a packet replay finds them for every earlier alert at once)."""
         out = self.points(0, k) if keep is None else self.points(keep[0], min(k, keep[1]))
-        out.context = copy.copy(self.context)
-        out.alert_mjd = float(mjd)
-        out.alert_id = alert_id or content_alert_id(self, float(mjd), k)
+        out.context = _shallow_copy(self.context)
+        out.alert_mjd = mjd
+        out.alert_id = alert_id
         return out
 
     def points(self, start: int, stop: int) -> LightCurve:
@@ -189,6 +195,14 @@ class LightCurve:
             fields[name] = fields[name][start:stop]
         out.__dict__ = fields
         return out
+
+
+def _shallow_copy(obj: Any) -> Any:
+    """``copy.copy`` of a plain dataclass instance, without ``copy``'s generic protocol
+    (a replay copies its context once per earlier detection)."""
+    out = object.__new__(type(obj))
+    out.__dict__.update(obj.__dict__)
+    return out
 
 
 def content_alert_id(lc: LightCurve, alert_mjd: Optional[float] = None,
@@ -207,6 +221,22 @@ def content_alert_id(lc: LightCurve, alert_mjd: Optional[float] = None,
             at = np.flatnonzero(same)
         i = int(at[-1]) if len(at) else len(mjd) - 1
         parts += [str(lc.band[i]), repr(float(lc.flux[i])), repr(float(lc.mag[i]))]
+    return _content_digest(parts)
+
+
+def replay_alert_ids(lc: LightCurve, times: np.ndarray, at: np.ndarray) -> List[str]:
+    """:func:`content_alert_id` of the replayed alerts of ``lc`` at ``times`` (sorted, each a
+    detection time), all at once: ``at[j]`` is the index of the last detection at
+    ``times[j]``, the point the id hashes (what ``until(times[j])`` finds one by one)."""
+    head = [lc.survey, lc.object_id]
+    return [_content_digest(head + [repr(t), b, repr(f), repr(m)])
+            for t, b, f, m in zip(np.asarray(times, dtype=float).tolist(),
+                                  [str(b) for b in lc.band[at].tolist()],
+                                  lc.flux[at].astype(float).tolist(),
+                                  lc.mag[at].astype(float).tolist())]
+
+
+def _content_digest(parts: List[str]) -> str:
     digest = hashlib.sha256("|".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
     return "content:" + digest[:20]
 
