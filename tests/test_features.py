@@ -223,4 +223,7 @@ def test_validate_prefixes_equals_validate_on_each_prefix():
                         context=Context(), t0=np.nan if trial % 7 == 0 else 0.0)
         ks = list(range(0, n + 1))
         prefixes = [lc.points(0, k) for k in ks]
-        assert validate_prefixes(lc, ks) == validate(LightCurveBatch.from_lightcurves(prefixes))
+        want = validate(LightCurveBatch.from_lightcurves(prefixes))
+        assert validate_prefixes(lc, ks) == want
+        # one length at a time (the shortcut for an alert without replays)
+        assert [validate_prefixes(lc, [k])[0] for k in ks] == want

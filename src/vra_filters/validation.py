@@ -28,6 +28,8 @@ def validate(batch: LightCurveBatch) -> List[Optional[str]]:
 def validate_prefixes(lc: LightCurve, lengths: Sequence[int]) -> List[Optional[str]]:
     """:func:`validate` of the light curves made of ``lc``'s first k points, for each k of
     ``lengths`` (the alerts a packet replays), from running counts over ``lc`` once."""
+    if len(lengths) == 1:  # an alert without replays: the same checks, without the counts
+        return [_reason_one(lc, int(lengths[0]))]
     k = np.asarray(lengths, dtype=np.int64)
     at = np.maximum(k - 1, 0)
     some = k > 0
@@ -42,17 +44,38 @@ def validate_prefixes(lc: LightCurve, lengths: Sequence[int]) -> List[Optional[s
     return _reasons(k, bad_time, n_det, n_mag, no_t0)
 
 
+def _reason_one(lc: LightCurve, n: int) -> Optional[str]:
+    """:func:`_reasons` of the light curve made of ``lc``'s first ``n`` points."""
+    if n == 0:
+        return EMPTY
+    det = lc.is_det[:n]
+    if not np.isfinite(lc.mjd[:n]).all():
+        return BAD_TIME
+    if not det.any():
+        return NO_DETECTION
+    if not np.isfinite(lc.mag[:n][det]).any():
+        return NO_MAGNITUDE
+    return None if math.isfinite(lc.t0) else NO_T0
+
+
+EMPTY = "empty history: no detection or non-detection"
+BAD_TIME = "non-finite observation time (mjd)"
+NO_DETECTION = "no detection in the history"
+NO_MAGNITUDE = "no finite magnitude among the detections (NaN everywhere)"
+NO_T0 = "no phase zero (t0)"
+
+
 def _reasons(lengths, bad_time, n_det, n_mag, no_t0) -> List[Optional[str]]:
     reasons: List[Optional[str]] = [None] * len(lengths)
     for i in np.flatnonzero((lengths == 0) | bad_time | (n_det == 0) | (n_mag == 0) | no_t0):
         if lengths[i] == 0:
-            reasons[i] = "empty history: no detection or non-detection"
+            reasons[i] = EMPTY
         elif bad_time[i]:
-            reasons[i] = "non-finite observation time (mjd)"
+            reasons[i] = BAD_TIME
         elif n_det[i] == 0:
-            reasons[i] = "no detection in the history"
+            reasons[i] = NO_DETECTION
         elif n_mag[i] == 0:
-            reasons[i] = "no finite magnitude among the detections (NaN everywhere)"
+            reasons[i] = NO_MAGNITUDE
         else:
-            reasons[i] = "no phase zero (t0)"
+            reasons[i] = NO_T0
     return reasons
