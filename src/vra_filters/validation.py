@@ -45,37 +45,28 @@ def validate_prefixes(lc: LightCurve, lengths: Sequence[int]) -> List[Optional[s
 
 
 def _reason_one(lc: LightCurve, n: int) -> Optional[str]:
-    """:func:`_reasons` of the light curve made of ``lc``'s first ``n`` points."""
-    if n == 0:
-        return EMPTY
+    """:func:`_reasons` of the light curve made of ``lc``'s first ``n`` points (no running
+    counts: a quarter of their cost for an alert without replays)."""
     det = lc.is_det[:n]
-    if not np.isfinite(lc.mjd[:n]).all():
-        return BAD_TIME
-    if not det.any():
-        return NO_DETECTION
-    if not np.isfinite(lc.mag[:n][det]).any():
-        return NO_MAGNITUDE
-    return None if math.isfinite(lc.t0) else NO_T0
-
-
-EMPTY = "empty history: no detection or non-detection"
-BAD_TIME = "non-finite observation time (mjd)"
-NO_DETECTION = "no detection in the history"
-NO_MAGNITUDE = "no finite magnitude among the detections (NaN everywhere)"
-NO_T0 = "no phase zero (t0)"
+    return _why(n, not np.isfinite(lc.mjd[:n]).all(), int(det.sum()),
+                int(np.isfinite(lc.mag[:n][det]).sum()), math.isfinite(lc.t0))
 
 
 def _reasons(lengths, bad_time, n_det, n_mag, no_t0) -> List[Optional[str]]:
     reasons: List[Optional[str]] = [None] * len(lengths)
     for i in np.flatnonzero((lengths == 0) | bad_time | (n_det == 0) | (n_mag == 0) | no_t0):
-        if lengths[i] == 0:
-            reasons[i] = EMPTY
-        elif bad_time[i]:
-            reasons[i] = BAD_TIME
-        elif n_det[i] == 0:
-            reasons[i] = NO_DETECTION
-        elif n_mag[i] == 0:
-            reasons[i] = NO_MAGNITUDE
-        else:
-            reasons[i] = NO_T0
+        reasons[i] = _why(lengths[i], bad_time[i], n_det[i], n_mag[i], not no_t0[i])
     return reasons
+
+
+def _why(n: int, bad_time: bool, n_det: int, n_mag: int, t0_ok: bool) -> Optional[str]:
+    """The first check a light curve of ``n`` points fails, in plain words (None: none)."""
+    if n == 0:
+        return "empty history: no detection or non-detection"
+    if bad_time:
+        return "non-finite observation time (mjd)"
+    if n_det == 0:
+        return "no detection in the history"
+    if n_mag == 0:
+        return "no finite magnitude among the detections (NaN everywhere)"
+    return None if t0_ok else "no phase zero (t0)"
