@@ -150,8 +150,8 @@ class VirtualResearchAssistant(BaseFilter):
     #: int8 weights as the LiteRT default, models/oracle/README.md): ANTARES has numpy only.
     VRA_FAMILY = "duck"
     ORACLE_MODELS = {"lsst": "elasticc", "ztf": "bts"}
-    #: ... and instead, on alerts without any host-galaxy value (every Rubin LSST alert today),
-    #: the model the registry routes them to (``registry.oracle_without_metadata``).
+    #: ... and instead, on alerts without the host galaxy's magnitudes (every real Rubin LSST
+    #: alert), the model the registry routes them to (``registry.oracle_without_metadata``).
     ORACLE_WITHOUT_METADATA = {"lsst": "elasticc-lite"}
     ORACLE_VARIANT = (oracle.DEFAULT_VARIANT if oracle.DEFAULT_VARIANT.startswith("numpy-")
                       else oracle.FALLBACK_VARIANT)
@@ -291,7 +291,7 @@ class LocusSink:
         put("vra_model_version", model_version(ann.models or {}, block))
         status = "not_run" if block is None else block.get("status")
         put("vra_oracle_status", status)
-        put("vra_oracle_warnings", ",".join(str(w) for w in (block or {}).get("warnings") or []))
+        put("vra_oracle_warnings", oracle.warnings_text(block))
         if status != "ok":  # clear the classes of an earlier alert: properties persist
             block = {}
         best = block.get("most_specific") or {}

@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import vra_filters as vra
 from vra_filters.history import object_rounds
+from vra_filters.oracle import warnings_text
 from vra_filters.readers import rubin as rubin_reader
 from vra_filters.readers import ztf as ztf_reader
 
@@ -94,7 +95,7 @@ def row(ann: vra.Annotation, lc: vra.LightCurve) -> Dict[str, Any]:
     block = ann.oracle
     if block is not None:
         out["oracle_status"] = block.get("status")
-        out["oracle_warnings"] = ",".join(str(w) for w in block.get("warnings") or [])
+        out["oracle_warnings"] = warnings_text(block)
         out["oracle_model"] = (f"{block.get('model')}/{block.get('checkpoint')}/"
                                f"{block.get('variant')}:{str(block.get('sha256'))[:12]}")
         if block.get("status") == "ok":

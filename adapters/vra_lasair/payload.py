@@ -27,6 +27,7 @@ import re
 from typing import Any, Dict, Optional
 
 import vra_filters as vra
+from vra_filters.oracle import warnings_text
 
 CLASSIFICATION_MAX = 16
 VERSION_MAX = 16
@@ -97,8 +98,7 @@ def classdict(ann: vra.Annotation) -> Dict[str, Any]:
         if o.get("routed"):  # why this model ran (LSST packets without host magnitudes)
             d["oracle_routed"] = clean(o["routed"], VALUE_MAX)
         # the caveats to read the class with (too_few_points, ...), comma-separated
-        d["oracle_warnings"] = clean(",".join(str(w) for w in o.get("warnings") or []),
-                                     VALUE_MAX)
+        d["oracle_warnings"] = clean(warnings_text(o), VALUE_MAX)
         top = o.get("top") or {}
         for level in ("level1", "level2", "leaf"):
             entry = top.get(level) or {}

@@ -290,11 +290,11 @@ class Batch:
             oracle, fallback = s.oracles.get(survey), s.oracle_fallbacks.get(survey)
             runs = [(oracle, idx, None)] if oracle is not None else []
             if oracle is not None and fallback is not None:
-                idx, none = self._guard("ORACLE", idx, lambda ix, o=oracle: o.host_missing(
+                idx, missing = self._guard("ORACLE", idx, lambda ix, o=oracle: o.host_missing(
                     [self.lcs[j] for j in ix]))
-                none = [] if none is None else none
-                runs = [(oracle, [j for j, m in zip(idx, none) if not m], None),
-                        (fallback, [j for j, m in zip(idx, none) if m],
+                missing = [] if missing is None else missing  # None: no alert left
+                runs = [(oracle, [j for j, m in zip(idx, missing) if not m], None),
+                        (fallback, [j for j, m in zip(idx, missing) if m],
                          f"no host galaxy magnitudes: {fallback.model}")]
             for model, ix, routed in runs:
                 name = model.state_name

@@ -86,8 +86,8 @@ def _oracle_routing(oracle: Any) -> Dict[str, str]:
 
 def _oracle_fallbacks(oracle: Any, fallback: Any, routing: Mapping[str, str],
                       convention: Optional[str]) -> Dict[str, str]:
-    """survey -> the ORACLE model for the survey's alerts without any host-galaxy value
-    (``Scorer.load(oracle_without_metadata=...)``): ``"auto"`` = the registry's
+    """survey -> the ORACLE model for the survey's alerts whose packet lacks the host galaxy
+    magnitudes (``Scorer.load(oracle_without_metadata=...)``): ``"auto"`` = the registry's
     (:func:`~vra_filters.registry.oracle_without_metadata`) when ``oracle`` is ``"auto"`` too,
     else none -- an explicit model is exactly that model; never under an ``upstream*``
     convention, which reproduces upstream (the full model, fed -9). Only surveys ORACLE

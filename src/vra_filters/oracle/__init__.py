@@ -19,6 +19,7 @@ from .core import (
     Oracle,
     annotation_fields,
     default_variant,
+    warnings_text,
 )
 from .incremental import OracleState, state_from_bytes, state_to_bytes
 from .inputs import CONVENTIONS, DEFAULT_CONVENTION, WARNINGS, Convention, convention
@@ -28,5 +29,5 @@ __all__ = [
     "CHECKPOINTS", "CONVENTIONS", "DEFAULT_CONVENTION", "DEFAULT_THRESHOLD", "DEFAULT_VARIANT",
     "FALLBACK_VARIANT", "LICENCE_NOTICE", "MODELS", "VARIANTS", "WARNINGS", "Convention",
     "Oracle", "OracleState", "annotation_fields", "convention", "default_variant",
-    "state_from_bytes", "state_to_bytes",
+    "state_from_bytes", "state_to_bytes", "warnings_text",
 ]

@@ -95,8 +95,6 @@ def _lsst_rows(lcs: list, c, static_size: int, model: str) -> list:
     return out
 
 
-#: The ELAsTiCC static values that describe the host galaxy (all but the Milky Way's E(B-V),
-#: which a broker fills from the position whatever the host).
 #: The host-galaxy description only ELAsTiCC-like packets give (magnitudes, shape): without it
 #: the full model does worse than elasticc-lite however much else is there -- E(B-V) alone, or
 #: with a host redshift and separation as Lasair's Sherlock gives (models/oracle/README.md).

@@ -289,14 +289,21 @@ def _stack(arrays: list) -> np.ndarray:
     return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
 
 
+def warnings_text(block) -> str:
+    """An ``oracle`` block's ``warnings`` as one comma-separated string ("" when there are
+    none, or no block): how the broker outputs carry the caveats in a flat field."""
+    return ",".join(str(w) for w in (block or {}).get("warnings") or [])
+
+
 def annotation_fields(result: dict) -> dict:
     """The ``oracle`` block of an annotation (JSON-able): model identity and convention, the
     domain flags (``n_detections``; ``warnings``: caveats such as ``too_few_points`` or
     ``missing_metadata``, see :data:`~vra_filters.oracle.inputs.WARNINGS`) and, when the object
     could be classified, marginal probabilities by node, top class per level and the most
     specific class over the threshold; otherwise ``status``/``reason`` say why not. The
-    Scorer adds ``routed`` (e.g. ``"no host galaxy magnitudes: elasticc-lite"``) to the blocks of alerts
-    it sent to a survey's fallback model (``Scorer.load(oracle_without_metadata=...)``)."""
+    Scorer adds ``routed`` (e.g. ``"no host galaxy magnitudes: elasticc-lite"``) to the
+    blocks of alerts it sent to a survey's fallback model
+    (``Scorer.load(oracle_without_metadata=...)``)."""
     keys = ("model", "checkpoint", "variant", "convention", "sha256", "status", "reason",
             "n_rows", "n_detections", "warnings", "probabilities", "top", "most_specific",
             "threshold")
