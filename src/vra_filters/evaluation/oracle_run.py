@@ -151,16 +151,18 @@ def predict(oracle, targets: Sequence[Target], days: Sequence[float] = DAYS,
             if ctx is not lc.context:
                 lc = replace(lc, context=ctx)
             lcs.append(lc)
-        results, states = oracle.update_many(states, lcs)
         key = phase_label(d)
+        moved = (oracle.host_missing(lcs) if fallback is not None
+                 else np.zeros(len(lcs), bool))
+        results: list = [None] * len(lcs)
+        for model, kept, which in ((oracle, states, ~moved), (fallback, fb_states, moved)):
+            ix = np.flatnonzero(which).tolist()
+            if ix:  # each object by the model that classifies it now, continuing its state
+                res, new = model.update_many([kept[i] for i in ix], [lcs[i] for i in ix])
+                for i, r, st in zip(ix, res, new):
+                    results[i], kept[i] = r, st
         if fallback is not None:
-            moved = np.flatnonzero(oracle.host_missing(lcs)).tolist()
-            if moved:
-                res, new = fallback.update_many([fb_states[i] for i in moved],
-                                                [lcs[i] for i in moved])
-                for i, r, st in zip(moved, res, new):
-                    results[i], fb_states[i] = r, st
-            routed[key] = len(moved)
+            routed[key] = int(moved.sum())
         pred[key] = {lvl: [r["top"][lvl]["class"] if r["status"] == "ok" else None
                            for r in results] for lvl in tax.levels}
         dom[key] = [{"n_detections": r.get("n_detections"), "warnings": r.get("warnings", [])}
